@@ -1,0 +1,94 @@
+"""Image embeddings from a timm backbone, cached by file content.
+
+The leakage audit (similarity search) and the label-issue fast path (logistic regression) share
+these vectors, so each image goes through the network once per model and weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from curation.cache import ContentCache
+from curation.image_io import load_rgb
+from curation.progress import progress
+
+EMBEDDING_KIND = "embedding"
+EMBEDDING_VERSION = 1
+DEFAULT_EMBEDDING_MODEL = "tf_efficientnet_lite0"
+
+
+@dataclass
+class Embeddings:
+    """Vectors aligned with the sample table's rows; rows that could not be embedded are NaN."""
+
+    vectors: np.ndarray  # float32, shape (n_samples, dim)
+    sample_ids: list[str]
+    model: str
+    source: str  # where the weights came from (see curation.models.LoadedModel.source)
+    computed: int  # how many images went through the network in this call
+
+    @property
+    def valid(self) -> np.ndarray:
+        return ~np.isnan(self.vectors).any(axis=1)
+
+    def normalized(self) -> np.ndarray:
+        norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
+        return (self.vectors / np.where(norms == 0, 1, norms)).astype("float32")
+
+
+def compute_embeddings(
+    table: pd.DataFrame,
+    root: Path,
+    *,
+    cache: ContentCache,
+    model_name: str = DEFAULT_EMBEDDING_MODEL,
+    weights: Path | None = None,
+    batch_size: int = 32,
+) -> Embeddings:
+    """Pooled pre-logit features for every readable sample; only uncached images are run."""
+    from curation.models import load_model
+
+    readable = table[table["load_error"] == ""]
+    params_base = {"version": EMBEDDING_VERSION, "model": model_name, "weights": str(weights or "")}
+    known = cache.get_many(EMBEDDING_KIND, params_base, readable["sha256"])
+    missing = readable[~readable["sha256"].isin(known)].drop_duplicates("sha256")
+    source = "cache"
+    if len(missing):
+        loaded = load_model(model_name, weights=weights)
+        source = loaded.source
+        fresh = _run_model(loaded, root, missing, batch_size)
+        cache.put_many(EMBEDDING_KIND, params_base, fresh, fmt="npy")
+        known.update(fresh)
+    dim = len(next(iter(known.values()))) if known else 0
+    vectors = np.full((len(table), dim), np.nan, dtype="float32")
+    for position, sha in enumerate(table["sha256"]):
+        if sha in known:
+            vectors[position] = known[sha]
+    return Embeddings(vectors, list(table["sample_id"]), model_name, source, len(missing))
+
+
+def _run_model(loaded, root: Path, rows: pd.DataFrame, batch_size: int) -> dict[str, np.ndarray]:
+    import torch
+    from timm.data import create_transform
+
+    transform = create_transform(**loaded.data_config)
+    results: dict[str, np.ndarray] = {}
+    batches = [rows.iloc[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    for batch in progress(batches, desc=f"embedding ({loaded.name})"):
+        tensors, shas = [], []
+        for row in batch.itertuples():
+            try:
+                tensors.append(transform(load_rgb(root / row.path)))
+                shas.append(row.sha256)
+            except Exception:  # decoded once by the probe; a file changed since is skipped, stays NaN
+                continue
+        if not tensors:
+            continue
+        with torch.inference_mode():
+            features = loaded.model.forward_head(loaded.model.forward_features(torch.stack(tensors)), pre_logits=True)
+        results.update(zip(shas, features.float().numpy()))
+    return results
