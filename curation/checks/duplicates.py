@@ -55,7 +55,7 @@ def run_exact(table: pd.DataFrame, params: ExactDuplicatesParams, context: Check
     n = len(found)
     pairs = pair_frame(table, found[["a", "b"]].to_numpy().reshape(-1, 2), np.full(n, "exact", dtype=object),
                        np.array([f"exact:{s}" for s in found["signal"]], dtype=object),
-                       np.full(n, np.nan), np.zeros(n, dtype="int64"), np.zeros(n, dtype=bool))
+                       np.full(n, np.nan), np.zeros(n, dtype="int64"), np.full(n, -1, dtype="int64"))
     return CheckResult("exact_duplicates", params_dict(params), make_findings(_pair_findings(pairs),
                                                                              "exact_duplicates"), _summary(pairs))
 

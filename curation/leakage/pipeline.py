@@ -54,8 +54,7 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
 
     clock = time.perf_counter()
     hashes = compute_hashes(table, root, cache=cache, methods=tuple(params.hash_methods), workers=workers)
-    radius = params.hash_max_distance if not params.use_embeddings else params.hash_strict
-    hash_pairs = hash_candidate_pairs(hashes, radius)
+    hash_pairs = hash_candidate_pairs(hashes, params.hash_max_distance)
     timings["hashes"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -72,9 +71,19 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
     if vectors is not None:
         both = valid[a] & valid[b]
         cosine[both] = np.einsum("ij,ij->i", vectors[a[both]], vectors[b[both]])
-    distance, mirrored = hash_distances(hashes, a, b)
-    kind, signal = decide(exact_signal, cosine, distance, mirrored, params)
-    frame = pair_frame(table, pairs, kind, signal, cosine, distance, mirrored)
+    distance, hash_mirrored = hash_distances(hashes, a, b)
+    nearest = _is_nearest(pairs, neighbours)
+    worth_verifying = (exact_signal == "") & (nearest | (cosine >= params.cosine_similar)
+                                              | (distance <= params.hash_max_distance))
+    timings["candidates"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    inliers, inliers_mirrored, verified_now = _verify(table, root, cache, params, pairs, worth_verifying, workers)
+    timings["verify"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    kind, signal = decide(exact_signal, cosine, distance, hash_mirrored, inliers, inliers_mirrored, params)
+    frame = pair_frame(table, pairs, kind, signal, cosine, distance, inliers)
     timings["fuse"] = time.perf_counter() - clock
 
     n = len(table)
@@ -85,7 +94,8 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
         nearest_across=neighbours.nearest_across if neighbours is not None else empty,
         embedding_model=params.model if vectors is not None else "",
         embedding_source=model_source, index_kind=neighbours.index_kind if neighbours is not None else {},
-        timings=timings, computed={"hashes": hashes.computed, "embeddings": embedded},
+        timings=timings, computed={"hashes": hashes.computed, "embeddings": embedded, "keypoints": verified_now,
+                                   "pairs_verified": int((inliers >= 0).sum())},
     )
 
 
@@ -104,6 +114,32 @@ def _embedding_neighbours(table, root, cache, params):
     neighbours = neighbour_pairs(vectors, valid, list(table["split"]), k=params.neighbours,
                                  exact_limit=params.exact_search_limit, split_order=order)
     return vectors, valid, embeddings.source, embeddings.computed, neighbours
+
+
+def _is_nearest(pairs: np.ndarray, neighbours) -> np.ndarray:
+    """Whether each pair is a nearest-neighbour pair (rank 0) of the embedding search."""
+    if neighbours is None or not len(pairs):
+        return np.zeros(len(pairs), dtype=bool)
+    first = neighbours.pairs[neighbours.rank == 0]
+    return (pd.MultiIndex.from_arrays([pairs[:, 0], pairs[:, 1]])
+            .isin(pd.MultiIndex.from_arrays([first[:, 0], first[:, 1]])))
+
+
+def _verify(table, root, cache, params, pairs, worth_verifying, workers):
+    """Keypoint inliers for the pairs worth it (-1: not verified): not exact copies, and either an
+    image's nearest neighbour, or similar by embedding or hash. Copies are nearest neighbours in
+    the benchmark; verifying every k-NN pair would cost k times more for nothing."""
+    inliers = np.full(len(pairs), -1, dtype="int64")
+    mirrored = np.zeros(len(pairs), dtype=bool)
+    todo = np.flatnonzero(worth_verifying) if params.verify else np.zeros(0, dtype="int64")
+    if not len(todo):
+        return inliers, mirrored, 0
+    from curation.leakage.verify import compute_keypoints, verify_pairs
+
+    keypoints = compute_keypoints(table, root, pairs[todo].ravel(), cache=cache, n_features=params.orb_features,
+                                  workers=workers)
+    inliers[todo], mirrored[todo] = verify_pairs(pairs[todo], keypoints, enough=params.inliers_near, workers=workers)
+    return inliers, mirrored, keypoints.computed
 
 
 def params_record(params: LeakageParams) -> dict:

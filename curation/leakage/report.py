@@ -119,9 +119,10 @@ def summary_markdown(summary: dict) -> str:
         lines.append("")
     lines += ["| split | evaluation samples | drop | keep |", "|---|---|---|---|"]
     lines += [f"| {s} | {c['total']} | {c['drop']} | {c['keep']} |" for s, c in summary["leak_free"].items()]
-    lines += ["", f"Thresholds: cosine near-duplicate >= {p['cosine_near']}, hash <= {p['hash_strict']} with cosine >= "
-              f"{p['cosine_support']}, similar >= {p['cosine_similar']}; hashes {', '.join(p['hash_methods'])} "
-              f"(mirror included); embeddings {summary['embedding']['model'] or 'off'}."]
+    lines += ["", f"Thresholds: near-duplicate at >= {p['inliers_near']} keypoint inliers, or cosine >= {p['cosine_near']}, "
+              f"or hash <= {p['hash_strict']} / >= {p['inliers_support']} inliers with cosine >= {p['cosine_support']}; "
+              f"similar at cosine >= {p['cosine_similar']}; hashes {', '.join(p['hash_methods'])} (mirror included); "
+              f"embeddings {summary['embedding']['model'] or 'off'}."]
     return "\n".join(lines) + "\n"
 
 
@@ -171,11 +172,13 @@ def _pair_row(row) -> str:
     cosine = "" if pd.isna(row.cosine) else f"{row.cosine:.3f}"
     return (f"<tr class=pair data-kind='{escape(row.kind)}' data-a='{escape(row.sample_id_a)}' data-b='{escape(row.sample_id_b)}'>"
             f"<td>{escape(row.kind)}</td><td>{escape(row.signal)}</td><td>{cosine}</td><td>{int(row.hash_distance)}</td>"
+            f"<td>{'' if row.inliers < 0 else int(row.inliers)}</td>"
             f"<td>{escape(row.split_a)} · {escape(row.label_a)}<br>{escape(row.path_a)}</td>"
             f"<td>{escape(row.split_b)} · {escape(row.label_b)}<br>{escape(row.path_b)}</td><td>{flags}</td></tr>")
 
 
-PAIR_HEAD = ("<table><thead><tr><th>kind</th><th>signal</th><th>cosine</th><th>hash distance</th><th>a</th><th>b</th>"
+PAIR_HEAD = ("<table><thead><tr><th>kind</th><th>signal</th><th>cosine</th><th>hash distance</th><th>keypoint inliers</th>"
+             "<th>a</th><th>b</th>"
              "<th></th></tr></thead><tbody>")
 
 
@@ -217,8 +220,8 @@ EXTRA_STYLE = ("<style>.group{border-top:2px solid #ccc;margin-top:1rem}.path{fo
 def report_html(result: LeakageResult, table: pd.DataFrame, summary: dict, *, root: Path, histogram_png: bytes) -> str:
     p = summary["params"]
     thresholds = [{"setting": k, "value": p[k]} for k in
-                  ("cosine_near", "cosine_support", "cosine_similar", "hash_methods", "hash_strict", "hash_max_distance",
-                   "neighbours", "model")]
+                  ("cosine_near", "cosine_support", "cosine_similar", "inliers_near", "inliers_support", "orb_features",
+                   "hash_methods", "hash_strict", "hash_max_distance", "neighbours", "model")]
     leak_free_rows = [{"split": s, **c} for s, c in summary["leak_free"].items()]
     histogram = "data:image/png;base64," + base64.b64encode(histogram_png).decode()
     body = (EXTRA_STYLE

@@ -28,6 +28,7 @@ class NeighbourPairs:
 
     pairs: np.ndarray  # int64 (m, 2)
     cosine: np.ndarray  # float32 (m,)
+    rank: np.ndarray  # int64 (m,): 0 when one side is the other's nearest neighbour in that split
     nearest_within: np.ndarray  # float32 (n,)
     nearest_across: np.ndarray  # float32 (n,)
     index_kind: dict[str, str]  # split -> "flat" or "hnsw"
@@ -67,7 +68,7 @@ def neighbour_pairs(vectors: np.ndarray, valid: np.ndarray, splits: list[str], *
     nearest_across = np.full(n, np.nan, dtype="float32")
     members = {s: np.flatnonzero(valid & (np.asarray(splits) == s)) for s in split_order}
     members = {s: m for s, m in members.items() if len(m)}
-    found_pairs, found_sims, kinds = [], [], {}
+    found_pairs, found_sims, found_ranks, kinds = [], [], [], {}
     jobs = [(target, query) for i, target in enumerate(members) for query in list(members)[i:]]
     for target, query in progress(jobs, desc="similarity search"):
         index = build_index(vectors[members[target]], exact_limit)
@@ -75,14 +76,18 @@ def neighbour_pairs(vectors: np.ndarray, valid: np.ndarray, splits: list[str], *
         same = target == query
         sims, labels = search(index, vectors[members[query]], k + 1 if same else k)
         query_pos = np.repeat(members[query], labels.shape[1])
+        ranks = np.tile(np.arange(labels.shape[1]), len(labels))
+        if same:  # the query itself usually comes first: count ranks among the others
+            ranks = ranks - (labels == np.arange(len(labels))[:, None]).cumsum(axis=1).ravel()
         target_pos = np.where(labels.ravel() >= 0, members[target][np.maximum(labels.ravel(), 0)], -1)
         keep = (target_pos >= 0) & (target_pos != query_pos)
         pair_sims = sims.ravel()[keep]
         found_pairs.append(np.stack([query_pos[keep], target_pos[keep]], axis=1))
         found_sims.append(pair_sims)
+        found_ranks.append(ranks[keep])
         _record_nearest(nearest_within if same else nearest_across, query_pos[keep], pair_sims)
-    pairs, cosine = _unique_pairs(found_pairs, found_sims)
-    return NeighbourPairs(pairs, cosine, nearest_within, nearest_across, kinds)
+    pairs, cosine, rank = _unique_pairs(found_pairs, found_sims, found_ranks)
+    return NeighbourPairs(pairs, cosine, rank, nearest_within, nearest_across, kinds)
 
 
 def _record_nearest(nearest: np.ndarray, positions: np.ndarray, sims: np.ndarray) -> None:
@@ -91,13 +96,15 @@ def _record_nearest(nearest: np.ndarray, positions: np.ndarray, sims: np.ndarray
     nearest[:] = np.where(np.isinf(current), np.nan, current)
 
 
-def _unique_pairs(found_pairs: list[np.ndarray], found_sims: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _unique_pairs(found_pairs, found_sims, found_ranks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pair once, with its similarity and its best rank over both directions."""
     if not found_pairs:
-        return np.zeros((0, 2), dtype="int64"), np.zeros(0, dtype="float32")
+        return np.zeros((0, 2), dtype="int64"), np.zeros(0, dtype="float32"), np.zeros(0, dtype="int64")
     pairs = np.sort(np.concatenate(found_pairs), axis=1)
     sims = np.concatenate(found_sims)
-    order = np.lexsort((-sims, pairs[:, 1], pairs[:, 0]))
-    pairs, sims = pairs[order], sims[order]
+    ranks = np.concatenate(found_ranks)
+    order = np.lexsort((ranks, pairs[:, 1], pairs[:, 0]))
+    pairs, sims, ranks = pairs[order], sims[order], ranks[order]
     first = np.ones(len(pairs), dtype=bool)
     first[1:] = np.any(pairs[1:] != pairs[:-1], axis=1)
-    return pairs[first], sims[first]
+    return pairs[first], sims[first], ranks[first]
