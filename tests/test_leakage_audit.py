@@ -42,7 +42,8 @@ def planted(tmp_path_factory, shoes_root):
 
 @pytest.fixture(scope="module")
 def module_cache(tmp_path_factory):
-    with ContentCache(tmp_path_factory.mktemp("cache")) as cache:
+    # One cache for the session's leakage tests: the same shoes images are embedded once.
+    with ContentCache(tmp_path_factory.getbasetemp() / "leakage-cache") as cache:
         yield cache
 
 

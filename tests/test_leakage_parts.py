@@ -62,8 +62,12 @@ def test_copy_groups_are_connected_components():
     assert groups[3] == -1
 
 
-def test_duplicate_checks_in_the_registry(small_shoes, tmp_path, cache):
+def test_duplicate_checks_in_the_registry(small_shoes, tmp_path, tmp_path_factory):
     import shutil
+
+    from curation.cache import ContentCache
+
+    cache = ContentCache(tmp_path_factory.getbasetemp() / "leakage-cache")  # shared: images embedded once
 
     train = sorted((small_shoes / "train" / "nike").iterdir())
     shutil.copyfile(train[0], small_shoes / "train" / "nike" / "again.jpg")  # within train: a warning
@@ -81,3 +85,4 @@ def test_duplicate_checks_in_the_registry(small_shoes, tmp_path, cache):
     assert near.count() == 1
     with pytest.raises(Exception, match="CheckContext"):
         get_check("leakage")(scanned.table, context=None)
+    cache.close()

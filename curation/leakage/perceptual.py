@@ -16,10 +16,11 @@ import pandas as pd
 
 from curation.cache import ContentCache
 from curation.image_io import load_rgb
+from curation.leakage.canonical import trim_borders
 from curation.progress import progress
 
 HASH_KIND = "perceptual_hash"
-HASH_VERSION = 1
+HASH_VERSION = 2  # 2: uniform borders trimmed first (canonical.trim_borders)
 HASH_BYTES = 8  # imagededup's hashes are 64 bits
 EXACT_HASH_SEARCH_LIMIT = 200_000  # above: multi-index hashing instead of a brute-force scan
 
@@ -44,7 +45,7 @@ def _hash_one(path: Path, hashers: dict) -> dict[str, list[str]] | None:
     from PIL import ImageOps
 
     try:
-        image = load_rgb(path)
+        image = trim_borders(load_rgb(path))
     except Exception:  # the probe decoded it once; a file changed since stays without hashes
         return None
     arrays = (np.asarray(image), np.asarray(ImageOps.mirror(image)))

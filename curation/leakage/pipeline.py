@@ -73,8 +73,9 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
         cosine[both] = np.einsum("ij,ij->i", vectors[a[both]], vectors[b[both]])
     distance, hash_mirrored = hash_distances(hashes, a, b)
     nearest = _is_nearest(pairs, neighbours)
-    worth_verifying = (exact_signal == "") & (nearest | (cosine >= params.cosine_similar)
-                                              | (distance <= params.hash_max_distance))
+    settled = (cosine >= params.cosine_near) | ((distance <= params.hash_strict) & (cosine >= params.cosine_support))
+    worth_verifying = (exact_signal == "") & ~settled & (nearest | (cosine >= params.cosine_similar)
+                                                         | (distance <= params.hash_max_distance))
     timings["candidates"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -126,9 +127,10 @@ def _is_nearest(pairs: np.ndarray, neighbours) -> np.ndarray:
 
 
 def _verify(table, root, cache, params, pairs, worth_verifying, workers):
-    """Keypoint inliers for the pairs worth it (-1: not verified): not exact copies, and either an
-    image's nearest neighbour, or similar by embedding or hash. Copies are nearest neighbours in
-    the benchmark; verifying every k-NN pair would cost k times more for nothing."""
+    """Keypoint inliers for the pairs worth it (-1: not verified): not already settled as copies by
+    cheaper signals, and either an image's nearest neighbour, or similar by embedding or hash.
+    Copies are nearest neighbours in the benchmark; verifying every k-NN pair would cost k times
+    more for nothing."""
     inliers = np.full(len(pairs), -1, dtype="int64")
     mirrored = np.zeros(len(pairs), dtype=bool)
     todo = np.flatnonzero(worth_verifying) if params.verify else np.zeros(0, dtype="int64")

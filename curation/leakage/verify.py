@@ -20,11 +20,15 @@ import pandas as pd
 
 from curation.cache import ContentCache
 from curation.image_io import load_rgb
+from curation.leakage.canonical import trim_borders
 from curation.progress import progress
 
 KEYPOINT_KIND = "orb_keypoints"
-KEYPOINT_VERSION = 1
+KEYPOINT_VERSION = 2  # 2: uniform borders trimmed first
 CANONICAL_SIDE = 256  # images are matched at one scale: the long side resized to this
+DETAIL_SIDE = 128  # ... after passing through this size, so that a downscaled copy and its original
+# carry the same detail (keypoints of a blurry upscale and a sharp original do not match)
+FAST_THRESHOLD = 10  # lower than ORB's 20: white product shots have faint corners
 RATIO_TEST = 0.8  # Lowe's ratio test on the two nearest descriptors
 RANSAC_PIXELS = 2.5  # at 256 px: a copy aligns within a pixel or two, a look-alike photo does not
 
@@ -41,7 +45,7 @@ class Keypoints:
 def _orb_features(gray: np.ndarray, n_features: int) -> np.ndarray:
     import cv2
 
-    orb = cv2.ORB_create(nfeatures=n_features)
+    orb = cv2.ORB_create(nfeatures=n_features, fastThreshold=FAST_THRESHOLD)
     points, descriptors = orb.detectAndCompute(gray, None)
     if descriptors is None:
         return np.zeros((0, 34), dtype="float32")
@@ -53,13 +57,19 @@ def _extract(path: Path, n_features: int) -> tuple[np.ndarray, np.ndarray] | Non
     import cv2
 
     try:
-        gray = np.asarray(load_rgb(path).convert("L"))
+        gray = np.asarray(trim_borders(load_rgb(path)).convert("L"))
     except Exception:  # decoded once by the probe; a file changed since is left unverified
         return None
-    scale = CANONICAL_SIDE / max(gray.shape)
-    size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
-    gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    gray = _resize_long_side(_resize_long_side(gray, DETAIL_SIDE), CANONICAL_SIDE)
     return _orb_features(gray, n_features), _orb_features(np.ascontiguousarray(gray[:, ::-1]), n_features)
+
+
+def _resize_long_side(gray: np.ndarray, side: int) -> np.ndarray:
+    import cv2
+
+    scale = side / max(gray.shape)
+    size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
 def compute_keypoints(table: pd.DataFrame, root: Path, positions: np.ndarray, *, cache: ContentCache,
@@ -70,7 +80,8 @@ def compute_keypoints(table: pd.DataFrame, root: Path, positions: np.ndarray, *,
     cv2.setNumThreads(1)  # threads below, one per image
     rows = table.iloc[np.unique(positions)] if len(positions) else table.iloc[:0]
     rows = rows[rows["load_error"] == ""]
-    params = {"version": KEYPOINT_VERSION, "n_features": n_features, "side": CANONICAL_SIDE}
+    params = {"version": KEYPOINT_VERSION, "n_features": n_features, "side": CANONICAL_SIDE, "detail": DETAIL_SIDE,
+              "fast": FAST_THRESHOLD}
     known = {m: cache.get_many(KEYPOINT_KIND, {**params, "mirror": m}, rows["sha256"]) for m in (False, True)}
     todo = rows[~rows["sha256"].isin(known[False]) | ~rows["sha256"].isin(known[True])].drop_duplicates("sha256")
     if len(todo):
