@@ -1,4 +1,5 @@
-"""The leakage audit's settings, with the thresholds the benchmark calibrated (bench/RESULTS.md).
+"""The leakage audit's settings, with the thresholds the benchmark calibrated (bench/RESULTS.md:
+bench/bench_leakage_quality.py sweeps them; these are its best setting with no false positive).
 
 Every report writes these back out, so a run can be reproduced and a threshold argued about.
 """
@@ -18,7 +19,7 @@ SPLIT_ORDER = ("train", "valid", "val", "validation", "test")
 class LeakageParams:
     # Embedding signal: cosine similarity of L2-normalised backbone features.
     cosine_near: float = 0.90  # at or above: a near-duplicate on the embedding alone
-    cosine_support: float = 0.80  # at or above: a near-duplicate when a strict hash match agrees
+    cosine_support: float = 0.85  # at or above: a near-duplicate when a strict hash or keypoint match agrees
     cosine_similar: float = 0.80  # at or above: "similar but different", kept for context
     # Perceptual-hash signal (Hamming distance between 64-bit hashes, the mirror image included).
     hash_methods: tuple[str, ...] = ("phash",)
@@ -28,8 +29,8 @@ class LeakageParams:
     # computed for candidate pairs only (nearest neighbours and hash matches).
     verify: bool = True
     orb_features: int = 500
-    inliers_near: int = 60  # at or above: a near-duplicate on the keypoints alone
-    inliers_support: int = 25  # at or above, with cosine_support: a near-duplicate
+    inliers_near: int = 40  # at or above: a near-duplicate on the keypoints alone
+    inliers_support: int = 20  # at or above, with cosine_support or a hash match: a near-duplicate
     # Search.
     neighbours: int = 5  # k nearest neighbours per query image and split
     exact_search_limit: int = 50_000  # above this many vectors, an approximate (HNSW) index
