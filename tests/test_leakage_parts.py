@@ -29,7 +29,7 @@ def test_approximate_index_finds_the_same_close_pairs_as_the_exact_one():
     valid = np.ones(len(vectors), dtype=bool)
     exact = neighbour_pairs(vectors, valid, splits, k=3, exact_limit=10_000, split_order=["train", "test"])
     approx = neighbour_pairs(vectors, valid, splits, k=3, exact_limit=10, split_order=["train", "test"])
-    assert set(approx.index_kind.values()) == {"hnsw"} and set(exact.index_kind.values()) == {"flat"}
+    assert set(approx.index_kind.values()) == {"ivf"} and set(exact.index_kind.values()) == {"flat"}
     close = lambda r: {tuple(p) for p, s in zip(r.pairs, r.cosine) if s > 0.9}
     assert close(exact) == close(approx)
     assert len(close(exact)) == 60 * 3  # every pair inside each cluster of three
@@ -86,3 +86,20 @@ def test_duplicate_checks_in_the_registry(small_shoes, tmp_path, tmp_path_factor
     with pytest.raises(Exception, match="CheckContext"):
         get_check("leakage")(scanned.table, context=None)
     cache.close()
+
+
+def test_unreadable_files_are_compared_by_bytes_and_never_crash_the_audit(tmp_path, cache):
+    from curation.leakage import audit_leakage
+
+    root = tmp_path / "broken"
+    for split in ("train", "test"):
+        (root / split / "nike").mkdir(parents=True)
+        (root / split / "nike" / "same.jpg").write_bytes(b"\xff\xd8 truncated")
+    (root / "test" / "nike" / "other.jpg").write_bytes(b"not an image at all")
+    table = scan_dataset(root, reports_dir=tmp_path / "reports", cache=cache).table
+    assert (table["load_error"] != "").all()
+    result = audit_leakage(table, root, cache=cache)
+    assert len(result.pairs) == 1
+    pair = result.pairs.iloc[0]
+    assert pair["signal"] == "exact:file" and pair["leak"]
+    assert result.leak_free["drop"].sum() == 1 and len(result.leak_free) == 2

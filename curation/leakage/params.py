@@ -6,7 +6,7 @@ Every report writes these back out, so a run can be reproduced and a threshold a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from curation.embeddings import DEFAULT_EMBEDDING_MODEL
 from curation.errors import CurationError
@@ -38,7 +38,6 @@ class LeakageParams:
     weights: str | None = None
     use_embeddings: bool = True
     similar_shown: int = 200  # "similar" pairs drawn in the HTML report (all are in pairs.csv)
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> "LeakageParams":
         for name in ("cosine_near", "cosine_support", "cosine_similar"):

@@ -143,7 +143,7 @@ def draw_histogram(result: LeakageResult, path: Path) -> bytes:
         if len(values):
             axis.hist(values, bins=bins, alpha=0.55, label=f"{label} ({len(values)})", color=colour)
     p = result.params
-    for value, name, style in ((p.cosine_similar, "similar", ":"), (p.cosine_support, "near (with hash)", "-."),
+    for value, name, style in ((p.cosine_similar, "similar", ":"), (p.cosine_support, "near (with hash or keypoints)", "-."),
                                (p.cosine_near, "near-duplicate", "--")):
         axis.axvline(value, color="black", linestyle=style, linewidth=1)
         axis.text(value, axis.get_ylim()[1] * 0.95, f" {name} {value:g}", rotation=90, va="top", fontsize=8)
