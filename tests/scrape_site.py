@@ -57,6 +57,11 @@ def baidu_obfuscate(url: str) -> str:
     return text.replace(":", "_z2C$q").replace(".", "_z&e3B").replace("/", "AzdH3F")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):  # clients hang up on purpose (size caps, timeouts)
+        pass
+
+
 class LocalSite:
     """Routes: /img/<name> (registered bytes), /fault/<kind>, /site/..., /bing, /baidu, /google, /flickr."""
 
@@ -65,8 +70,9 @@ class LocalSite:
         self.results: dict[str, list[str]] = {}  # search query -> image URLs
         self.pages: dict[str, str] = {}  # site pages: path -> HTML
         self.hits: Counter = Counter()
+        self.image_delay = 0.0  # seconds before answering a file request
         self.requests: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -118,12 +124,17 @@ class LocalSite:
     def _route(self, handler, path: str, query: dict) -> None:
         first = lambda key, default="": query.get(key, [default])[0]  # noqa: E731
         if path in self.files:
+            time.sleep(self.image_delay)
             body, content_type, headers = self.files[path]
             return self._send(handler, 200, body, content_type, **headers)
         if path.startswith("/fault/"):
             return self._fault(handler, path.removeprefix("/fault/"))
         if path in self.pages:
             return self._send(handler, 200, self.pages[path].encode())
+        if path.startswith("/deep/"):  # an endless site: page n links to page n + 1
+            n = int(path.removeprefix("/deep/").removesuffix(".html"))
+            body = f'<html><body><a href="{self.base}/deep/{n + 1}.html">next</a></body></html>'
+            return self._send(handler, 200, body.encode())
         if path == "/bing/async":
             return self._send(handler, 200, self._bing(first("q"), int(first("first", "0"))).encode())
         if path == "/baidu/acjson":
@@ -215,3 +226,17 @@ class LocalSite:
                 return json.dumps({"stat": "fail", "message": "Photo not found"})
             return json.dumps({"stat": "ok", "sizes": {"size": [{"label": "Medium", "source": url}]}})
         return json.dumps({"stat": "fail", "message": "unknown method"})
+
+
+def fast_limits():
+    """Tight limits so faulty endpoints cost well under a second or two each."""
+    from curation.scrape.config import FetchLimits
+
+    return FetchLimits(connect_timeout=1.0, read_timeout=0.5, total_timeout=1.0, max_bytes=2_000_000,
+                       max_redirects=3, retries=1, retry_backoff=0.05)
+
+
+def read_manifest(path) -> list[dict]:
+    from pathlib import Path
+
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from curation.scrape.config import ImageRules
-from curation.scrape.dedup import DedupIndex, _encoder
+from curation.scrape.dedup import DedupIndex
 from curation.scrape.fetch import FetchError, SafeSession, check_scheme
 from curation.scrape.manifest import KEPT, REJECTED, Manifest
 from curation.scrape.process import Rejected, process_image
@@ -60,7 +60,6 @@ class CandidateJob:
     query: str
     licence: str = ""
     delay: float = 0.0
-    _local: threading.local = field(default_factory=threading.local)
 
     def quota_reached(self) -> bool:
         return self.state.needed(self.label) == 0
@@ -98,17 +97,12 @@ class CandidateJob:
         except Rejected as exc:
             return self._record(row, REJECTED, exc.reason, exc.detail)
         file_sha = hashlib.sha256(processed.jpeg).hexdigest()
-        hashes = self.state.index.candidate_phashes(processed.source_rgb, processed.image, self._encoder())
+        hashes = self.state.index.candidate_phashes(processed.source_rgb, processed.image)
         exact = [sha, processed.source_pixel_hash, file_sha]
         row.update(pixel_hash=processed.source_pixel_hash, source_format=processed.source_format,
                    source_width=processed.source_size[0], source_height=processed.source_size[1],
                    phash=hashes["resized image"], phash_source=hashes["image"], file_sha256=file_sha)
         self._decide(row, processed.jpeg, exact, hashes)
-
-    def _encoder(self):
-        if not hasattr(self._local, "encoder"):  # one per thread: imagededup objects are not shared
-            self._local.encoder = _encoder()
-        return self._local.encoder
 
     def _decide(self, row: dict, jpeg: bytes, exact: list[str], hashes: dict[str, str]) -> None:
         state = self.state

@@ -31,15 +31,17 @@ class Duplicate:
     detail: str = ""
 
 
-def _encoder():
-    from imagededup.methods import PHash
+def phash(image: Image.Image) -> str:
+    """imagededup's PHash (16 hex digits), bit for bit (tests compare the two), computed here because
+    importing imagededup.methods takes about 11 s (it loads torch) and every run and test would pay it:
+    32x32 LANCZOS, grey, 2-D DCT, top-left 8x8 coefficients >= their median without the DC term."""
+    from scipy.fftpack import dct
 
-    return PHash(verbose=False)
-
-
-def phash(image: Image.Image, encoder=None) -> str:
-    """imagededup's 64-bit perceptual hash (16 hex digits) of an RGB image."""
-    return (encoder or _encoder()).encode_image(image_array=np.asarray(image.convert("RGB")))
+    small = Image.fromarray(np.asarray(image.convert("RGB"), dtype=np.uint8)).resize((32, 32), Image.LANCZOS)
+    pixels = np.array(small.convert("L")).astype("uint8")
+    coefficients = dct(dct(pixels, axis=0), axis=1)[:8, :8]
+    bits = coefficients >= np.median(coefficients.flatten()[1:])
+    return "".join("%0.2x" % byte for byte in np.packbits(bits))
 
 
 class DedupIndex:
@@ -87,14 +89,13 @@ class DedupIndex:
                                  f"pHash of the {which} within {distance} bits (threshold {self.near_threshold})")
         return None
 
-    def candidate_phashes(self, source: Image.Image, fitted: Image.Image, encoder=None) -> dict[str, str]:
+    def candidate_phashes(self, source: Image.Image, fitted: Image.Image) -> dict[str, str]:
         """pHashes of the source picture and of the normalised one (a dataset may have padded, cropped or
         squashed its own copy), and of their mirror images when `mirror` is on."""
-        encoder = encoder or _encoder()
-        hashes = {"image": phash(source, encoder), "resized image": phash(fitted, encoder)}
+        hashes = {"image": phash(source), "resized image": phash(fitted)}
         if self.mirror:
-            hashes["mirror image"] = phash(ImageOps.mirror(source), encoder)
-            hashes["mirrored resized image"] = phash(ImageOps.mirror(fitted), encoder)
+            hashes["mirror image"] = phash(ImageOps.mirror(source))
+            hashes["mirrored resized image"] = phash(ImageOps.mirror(fitted))
         return hashes
 
 
@@ -106,11 +107,10 @@ def index_samples(index: DedupIndex, table: pd.DataFrame, root: Path, cache: Con
     shas = usable["sha256"].tolist()
     cached = cache.get_many(PHASH_KIND, PHASH_PARAMS, shas)
     missing = usable[~usable["sha256"].isin(cached)]
-    encoder = _encoder()
     computed: dict[str, str] = {}
     for row in progress(missing.itertuples(), total=len(missing), desc="hashing existing images"):
         try:
-            computed[row.sha256] = phash(load_rgb(root / row.path), encoder)
+            computed[row.sha256] = phash(load_rgb(root / row.path))
         except Exception:  # unreadable now though the scan read it: exact keys still protect it
             continue
     if computed:

@@ -7,6 +7,7 @@ download after `total_timeout` seconds however slowly the server drips bytes.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from urllib.parse import urljoin, urlsplit
@@ -41,7 +42,9 @@ class SafeSession(Session):
     def __init__(self, limits: FetchLimits):
         super().__init__(ProxyPool())
         self.limits = limits
-        self.headers.update({"User-Agent": USER_AGENT})
+        # No connection reuse: a download abandoned mid-body (too large, too slow) must never leave its
+        # socket in the pool, where the next request would read the rest of that body as its answer.
+        self.headers.update({"User-Agent": USER_AGENT, "Connection": "close"})
         self.page_failures: list[tuple[str, str]] = []
         self.requests = 0  # started, for the crawl loop's idle detection
         self._failures_lock = threading.Lock()
@@ -108,10 +111,10 @@ class SafeSession(Session):
         limit = self.limits.max_bytes
         announced = response.headers.get("content-length", "")
         if announced.isdigit() and int(announced) > limit:
-            response.close()
+            _abort(response)
             raise FetchError("too_large", f"announces {int(announced)} bytes, the limit is {limit}")
         # A watchdog closes the connection at the deadline, so even a read blocked on a drip returns.
-        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), response.close)
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _abort, (response,))
         watchdog.daemon = True
         watchdog.start()
         chunks, size = [], 0
@@ -127,8 +130,10 @@ class SafeSession(Session):
                     raise FetchError("timeout", f"too slow: {size} bytes in {self.limits.total_timeout:g} s")
                 chunks.append(chunk)
         except FetchError:
+            _abort(response)
             raise
         except Exception as exc:  # the watchdog's close, a reset connection, a broken gzip stream
+            _abort(response)
             if time.monotonic() >= deadline:
                 raise FetchError("timeout", f"too slow: {size} bytes in {self.limits.total_timeout:g} s") from exc
             raise FetchError("connection_error", f"body cut off after {size} bytes: {type(exc).__name__}",
@@ -137,3 +142,20 @@ class SafeSession(Session):
             watchdog.cancel()
             response.close()
         return b"".join(chunks)
+
+
+def _abort(response: requests.Response) -> None:
+    """Shut the socket of an abandoned body, so that neither a blocked read nor a later request that
+    would reuse the pooled connection ever sees the rest of that body."""
+    connection = getattr(response.raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            connection.close()
+        except Exception:
+            pass
+    response.close()
