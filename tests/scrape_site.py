@@ -131,8 +131,8 @@ class LocalSite:
             return self._fault(handler, path.removeprefix("/fault/"))
         if path in self.pages:
             return self._send(handler, 200, self.pages[path].encode())
-        if path.startswith("/deep/"):  # an endless site: page n links to page n + 1
-            n = int(path.removeprefix("/deep/").removesuffix(".html"))
+        if path == "/deep" or path.startswith("/deep/"):  # an endless site: page n links to page n + 1
+            n = int(path.removeprefix("/deep").strip("/").removesuffix(".html") or 0)
             body = f'<html><body><a href="{self.base}/deep/{n + 1}.html">next</a></body></html>'
             return self._send(handler, 200, body.encode())
         if path == "/bing/async":
