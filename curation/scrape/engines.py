@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
