@@ -36,18 +36,18 @@ def check_result(table: pd.DataFrame, audit: LabelAudit) -> CheckResult:
     for issue in audit.flagged.itertuples():
         rows.append(finding(samples.loc[issue.sample_id], "label_issue", "warning",
                             f"labelled {issue.given_label!r}, looks like {issue.suggested_label!r} "
-                            f"(issue score {issue.score:.2f})", score=issue.score))
+                            f"(issue score {issue.score:.2f})", score=issue.score, related_sample_id=""))
     if not audit.datalab.empty:
         for issue_type, (code, message) in DATALAB_FINDINGS.items():
             flagged = audit.datalab[audit.datalab.get(f"is_{issue_type}_issue", False) == True]  # noqa: E712
             for row in flagged.itertuples():
                 score = float(getattr(row, f"{issue_type}_score"))
                 rows.append(finding(samples.loc[row.sample_id], code, "info", message.format(score=score),
-                                    score=1.0 - score))
+                                    score=1.0 - score, related_sample_id=""))
     for split, info in audit.summary["splits"].items():
         if "skipped" in info:
             rows.append(finding(None, "split_not_checked", "info", f"split {split!r} not checked: {info['skipped']}",
-                                split=split))
+                                split=split, related_sample_id=""))
     result = CheckResult(NAME, params_dict(audit.params), make_findings(rows, NAME), dict(audit.summary))
     result.summary["by_code"] = result.counts_by_code()
     return result
