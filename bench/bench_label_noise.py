@@ -165,7 +165,9 @@ def main() -> None:
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "label_noise.csv", index=False)
-    print(summarise(frame).to_markdown(index=False, floatfmt=".2f"))
+    from curation.report_files import format_table
+
+    print(format_table(summarise(frame).round(2)))
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:

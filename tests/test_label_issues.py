@@ -218,3 +218,13 @@ def test_an_unreadable_image_is_a_row_not_a_crash(small_shoes, tmp_path, label_a
     assert len(frame) == 3 * (8 + 4) + 1
     assert sorted(p.relative_to(small_shoes) for p in small_shoes.rglob("*")) == before  # the dataset is untouched
     assert "samples flagged" in capsys.readouterr().out
+
+
+def test_bad_options_are_a_clear_error_before_any_work(small_shoes, tmp_path, capsys):
+    from curation.cli import run_cli
+    from curation.label_issues.__main__ import main
+
+    code = run_cli(main, [str(small_shoes), "--reports-dir", str(tmp_path / "reports"), "--folds", "1"])
+    assert code == 2
+    assert "n_folds must be at least 2" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()
