@@ -75,7 +75,7 @@ def label_issue_fields(report_dir: Path) -> pd.DataFrame:
         return pd.DataFrame()
     issues = pd.read_csv(path, dtype={"sample_id": str}).drop_duplicates("sample_id").set_index("sample_id")
     return pd.DataFrame({
-        "label_issue": issues["is_issue"].astype(bool),
+        "label_issue": issues["is_issue"].astype(str).str.lower().isin(["true", "1"]),
         "label_issue_score": issues["score"].astype(float),
         "suggested_label": issues["suggested_label"].astype(str),
     })
