@@ -65,12 +65,12 @@ class EmbeddingIndex:
                 return None
             similarities = self._vectors @ _unit(vector)
             best = int(np.argmax(similarities))
-            similarity = float(similarities[best])
+            similarity = round(float(similarities[best]), 4)
             if similarity < self.threshold:
                 return None
             return Duplicate(EMBEDDING_REASON, self._refs[best], 0,
-                             f"{self.model_name} embedding cosine similarity {similarity:.3f} "
-                             f"(threshold {self.threshold:g})", similarity=round(similarity, 4))
+                             f"{self.model_name} embedding cosine similarity {similarity:.4f} "
+                             f"(threshold {self.threshold:g})", similarity=similarity)
 
     def embed_jpeg(self, jpeg: bytes, sha256: str) -> np.ndarray:
         """The vector of an image we would write, from the cache or the model (then cached)."""

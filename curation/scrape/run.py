@@ -143,10 +143,10 @@ def scrape(config: ScrapeConfig, *, on_class_done=None) -> ScrapeSummary:
             for row in kept_rows:
                 index.add(prefix + row["file"], [row["sha256"], row["pixel_hash"], row["file_sha256"]],
                           [row.get("phash_source"), row["phash"]])
-            embeddings = None
+            embeddings, embedded = None, None
             if config.dedup.embedding:
                 embeddings = EmbeddingIndex(config.dedup.embedding_threshold, cache, config.dedup.embedding_model)
-                index_existing(embeddings, table, dataset.root,
+                embedded = index_existing(embeddings, table, dataset.root,
                                [(prefix + r["file"], output.path / r["file"], r["file_sha256"]) for r in kept_rows])
             run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
             state = ScrapeState(manifest, index, output, config.image, tuple(size),
@@ -154,7 +154,7 @@ def scrape(config: ScrapeConfig, *, on_class_done=None) -> ScrapeSummary:
                                 embeddings=embeddings, evidence=cache)
             summaries = _crawl_all(config, state, classes, on_class_done)
         return ScrapeSummary(dataset.name, output.path, manifest.path, tuple(size), run_id, indexed, removed,
-                             summaries, root=dataset.root, embedding_indexed=len(embeddings) if embeddings is not None else None)
+                             summaries, root=dataset.root, embedding_indexed=embedded)
     finally:
         manifest.close()
         output.close()
