@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from bs4 import BeautifulSoup
 from PIL import Image, ImageEnhance
 
 from curation.cache import ContentCache
 from curation.embeddings import compute_embeddings
+from curation.errors import CurationError
+from curation.scrape.__main__ import build_parser, config_from_args
 from curation.scrape.config import EMBEDDING_THRESHOLD, DedupRules, ScrapeConfig
 from curation.scrape.embedding_dedup import embedding_params
 from curation.scrape.run import scrape
@@ -93,3 +96,13 @@ def test_embedding_dedup_catches_crops_and_colour_shifts_phash_misses(small_shoe
                               "load_error": [""]})
         recomputed = compute_embeddings(table, out, cache=fresh).vectors[0]
     assert np.allclose(cached, recomputed, atol=1e-4)
+
+
+def test_embedding_options_are_off_by_default_and_checked():
+    default = config_from_args(build_parser().parse_args(["shoes"]))
+    assert (default.dedup.embedding, default.dedup.embedding_threshold) == (False, EMBEDDING_THRESHOLD)
+    on = config_from_args(build_parser().parse_args(["shoes", "--embedding-dedup", "--embedding-threshold", "0.85"]))
+    assert (on.dedup.embedding, on.dedup.embedding_threshold) == (True, 0.85)
+    bad = config_from_args(build_parser().parse_args(["shoes", "--classes", "a", "--embedding-threshold", "1.5"]))
+    with pytest.raises(CurationError, match="--embedding-threshold must be in"):
+        bad.validate()

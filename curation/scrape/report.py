@@ -131,7 +131,8 @@ def _pair(row: dict, ref: str, candidate_uri: str, original_uri: str) -> str:
         f"<figcaption>duplicates <code class=\"ref\">{escape(ref)}</code></figcaption></figure>"
         f'<div class="facts"><b>{escape(row["reason"])}</b>, {escape(_measure(row))}<br>'
         f'URL: <code class="url">{escape(row["url"])}</code><br>'
-        f"{escape(row['detail'])}<br>engine {escape(row['engine'])}, {escape(row['time'])}</div></div>")
+        f"{'' if row['detail'] == _measure(row) else escape(row['detail']) + '<br>'}"
+        f"engine {escape(row['engine'])}, {escape(row['time'])}</div></div>")
 
 
 def _other_rejections(rows: list[dict]) -> str:
