@@ -13,8 +13,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from curation.cache import ContentCache
 from curation.scrape.config import ImageRules
 from curation.scrape.dedup import DedupIndex
+from curation.scrape.embedding_dedup import EmbeddingIndex
+from curation.scrape.evidence import store_thumbnail
 from curation.scrape.fetch import FetchError, SafeSession, check_scheme
 from curation.scrape.manifest import KEPT, REJECTED, Manifest
 from curation.scrape.process import Rejected, process_image
@@ -34,6 +37,8 @@ class ScrapeState:
     run_id: str
     retry_failed: bool = False
     output_ref_prefix: str = ""  # how duplicate_of names our files: "<split>/" inside the dataset
+    embeddings: EmbeddingIndex | None = None  # the optional embedding check (--embedding-dedup)
+    evidence: ContentCache | None = None  # where rejected duplicates' thumbnails go, for the report
     lock: threading.Lock = field(default_factory=threading.Lock)
     kept: dict[str, int] = field(default_factory=dict)
     done: dict[str, set[str]] = field(default_factory=dict)
@@ -102,24 +107,38 @@ class CandidateJob:
         row.update(pixel_hash=processed.source_pixel_hash, source_format=processed.source_format,
                    source_width=processed.source_size[0], source_height=processed.source_size[1],
                    phash=hashes["resized image"], phash_source=hashes["image"], file_sha256=file_sha)
-        self._decide(row, processed.jpeg, exact, hashes)
+        vector = None
+        if self.state.embeddings is not None and self.state.index.find(exact, hashes) is None:
+            # Embedded outside the run's lock (the slow part); the decision below looks again.
+            vector = self.state.embeddings.embed_jpeg(processed.jpeg, file_sha)
+        self._decide(row, processed, exact, hashes, vector)
 
-    def _decide(self, row: dict, jpeg: bytes, exact: list[str], hashes: dict[str, str]) -> None:
+    def _decide(self, row: dict, processed, exact: list[str], hashes: dict[str, str], vector) -> None:
         state = self.state
         with state.lock:
             if self.quota_reached():  # another thread filled the class meanwhile: not decided, not done
                 state.done[self.label].discard(row["url"])
                 return
             duplicate = state.index.find(exact, hashes)
+            if duplicate is None and vector is not None:
+                duplicate = state.embeddings.find(vector)
             if duplicate:
-                row.update(duplicate_of=duplicate.of, distance=duplicate.distance)
+                row.update(duplicate_of=duplicate.of)
+                if duplicate.similarity is not None:
+                    row["similarity"] = duplicate.similarity
+                else:
+                    row["distance"] = duplicate.distance
+                if state.evidence is not None:
+                    store_thumbnail(state.evidence, row["sha256"], processed.image)
                 return self._record(row, REJECTED, duplicate.reason, duplicate.detail)
             relative = state.output.relative_name(self.label, row["sha256"])
-            state.output.write_atomic(relative, jpeg)
+            state.output.write_atomic(relative, processed.jpeg)
             row["file"] = relative
             self._record(row, KEPT, "", "")
-            state.index.add(state.output_ref_prefix + relative, exact,
-                            [hashes["image"], hashes["resized image"]])
+            ref = state.output_ref_prefix + relative
+            state.index.add(ref, exact, [hashes["image"], hashes["resized image"]])
+            if vector is not None:
+                state.embeddings.add(ref, vector)
             state.kept[self.label] += 1
 
     def _record(self, row: dict, decision: str, reason: str, detail: str) -> None:

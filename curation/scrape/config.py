@@ -24,6 +24,7 @@ LICENCE_CHOICES = {
     "flickr": None,  # any comma-separated list of licence ids
 }
 RESIZE_MODES = ("pad", "crop", "stretch")
+EMBEDDING_THRESHOLD = 0.90
 SAFE_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.+-]{0,99}")
 
 
@@ -62,6 +63,11 @@ class ImageRules:
 class DedupRules:
     near_threshold: int = 6  # pHash Hamming distance (of 64 bits) at or below which two images are one
     mirror: bool = True  # also compare the mirrored image (flipped web copies are common)
+    embedding: bool = False  # also compare CNN embeddings (catches crops and colour shifts; slower)
+    # Cosine similarity at or above which two images are one; calibrated on the shoes set
+    # (bench/calibrate_embedding_dedup.py, figures in bench/RESULTS.md).
+    embedding_threshold: float = EMBEDDING_THRESHOLD
+    embedding_model: str = "tf_efficientnet_lite0"
 
 
 @dataclass
@@ -131,6 +137,8 @@ class ScrapeConfig:
             raise CurationError(f"--resize-mode must be one of {RESIZE_MODES}, not {self.image.resize_mode!r}")
         if not 0 <= self.dedup.near_threshold <= 64:
             raise CurationError(f"--near-threshold must be between 0 and 64, not {self.dedup.near_threshold}")
+        if not 0 < self.dedup.embedding_threshold <= 1:
+            raise CurationError(f"--embedding-threshold must be in (0, 1], not {self.dedup.embedding_threshold}")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.split):
             raise CurationError(f"--split {self.split!r} must be a plain folder name")
         for label in self.classes:

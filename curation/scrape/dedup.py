@@ -27,8 +27,9 @@ PHASH_PARAMS = {"library": "imagededup", "method": "PHash", "input": "load_rgb",
 class Duplicate:
     reason: str  # duplicate_exact | duplicate_near
     of: str  # the sample it duplicates: a dataset path (train/nike/1.jpg) or a scraped file
-    distance: int = 0
+    distance: int = 0  # pHash bits, for duplicate_near
     detail: str = ""
+    similarity: float | None = None  # embedding cosine similarity, for duplicate_embedding
 
 
 def phash(image: Image.Image) -> str:
@@ -69,8 +70,8 @@ class DedupIndex:
                 self._refs.extend([ref] * len(new))
 
     def find(self, exact_keys: list[str], phashes: dict[str, str]) -> Duplicate | None:
-        """`phashes` maps a description ("image", "mirror image", ...) to a candidate's pHash."""
-        """The first indexed image this candidate duplicates, exact matches first; None if it is new."""
+        """The first indexed image this candidate duplicates, exact matches first; None if it is new.
+        `phashes` maps a description ("image", "mirror image", ...) to a candidate's pHash."""
         with self._lock:
             for key in exact_keys:
                 if key and key in self._exact:

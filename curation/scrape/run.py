@@ -21,6 +21,7 @@ from curation.sample_table import build_sample_table
 from curation.scrape.candidates import CandidateJob, ScrapeState
 from curation.scrape.config import ScrapeConfig
 from curation.scrape.dedup import DedupIndex, index_samples
+from curation.scrape.embedding_dedup import EmbeddingIndex, index_existing
 from curation.scrape.engines import EngineOutcome, run_engine
 from curation.scrape.manifest import MANIFEST_NAME, Manifest
 from curation.scrape.store import OutputFolder
@@ -51,6 +52,8 @@ class ScrapeSummary:
     removed: list[str]  # leftovers of an interrupted run that were cleaned up
     classes: list[ClassSummary]
     report_dir: Path | None = None
+    root: Path | None = None  # the dataset's folder: duplicate_of paths are relative to it
+    embedding_indexed: int | None = None  # vectors compared with (None: embedding dedup off)
 
     @property
     def complete(self) -> bool:
@@ -59,7 +62,8 @@ class ScrapeSummary:
     def to_dict(self) -> dict:
         return {
             "dataset": self.dataset, "output_dir": str(self.output_dir), "manifest": str(self.manifest_path),
-            "size": list(self.size), "run_id": self.run_id, "indexed_images": self.indexed,
+            "dataset_root": str(self.root), "size": list(self.size), "run_id": self.run_id,
+            "indexed_images": self.indexed, "embedding_indexed_images": self.embedding_indexed,
             "removed_leftovers": self.removed, "complete": self.complete,
             "classes": [{"label": c.label, "target": c.target, "kept": c.kept, "new": c.new, "short": c.short,
                          "rejected": dict(c.rejected),
@@ -134,16 +138,23 @@ def scrape(config: ScrapeConfig, *, on_class_done=None) -> ScrapeSummary:
                 raise CurationError("the dataset has no readable images to take a size from; give --size WxH")
             index = DedupIndex(config.dedup.near_threshold, config.dedup.mirror)
             indexed = index_samples(index, table, dataset.root, cache) if len(table) else 0
-        prefix = _output_ref_prefix(output.path, dataset.root)
-        for row in manifest.kept_rows():
-            index.add(prefix + row["file"], [row["sha256"], row["pixel_hash"], row["file_sha256"]],
-                      [row.get("phash_source"), row["phash"]])
-        run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
-        state = ScrapeState(manifest, index, output, config.image, tuple(size),
-                            {label: config.count for label in classes}, run_id, config.retry_failed, prefix)
-        summaries = _crawl_all(config, state, classes, on_class_done)
+            prefix = _output_ref_prefix(output.path, dataset.root)
+            kept_rows = manifest.kept_rows()
+            for row in kept_rows:
+                index.add(prefix + row["file"], [row["sha256"], row["pixel_hash"], row["file_sha256"]],
+                          [row.get("phash_source"), row["phash"]])
+            embeddings, embedded = None, None
+            if config.dedup.embedding:
+                embeddings = EmbeddingIndex(config.dedup.embedding_threshold, cache, config.dedup.embedding_model)
+                embedded = index_existing(embeddings, table, dataset.root,
+                               [(prefix + r["file"], output.path / r["file"], r["file_sha256"]) for r in kept_rows])
+            run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+            state = ScrapeState(manifest, index, output, config.image, tuple(size),
+                                {label: config.count for label in classes}, run_id, config.retry_failed, prefix,
+                                embeddings=embeddings, evidence=cache)
+            summaries = _crawl_all(config, state, classes, on_class_done)
         return ScrapeSummary(dataset.name, output.path, manifest.path, tuple(size), run_id, indexed, removed,
-                             summaries)
+                             summaries, root=dataset.root, embedding_indexed=embedded)
     finally:
         manifest.close()
         output.close()

@@ -9,6 +9,7 @@ import pandas as pd
 
 from curation.report_files import format_table, write_json, write_text_atomic
 from curation.scrape.manifest import Manifest
+from curation.scrape.report import write_report
 from curation.scrape.run import ScrapeSummary
 
 
@@ -37,7 +38,9 @@ def format_summary(summary: ScrapeSummary) -> str:
     return "\n".join(lines)
 
 
-def write_summary(summary: ScrapeSummary, manifest_path: Path, report_dir: Path, config_record: dict) -> Path:
+def write_summary(summary: ScrapeSummary, manifest_path: Path, report_dir: Path, config_record: dict, *,
+                  cache_dir: Path | None = None) -> Path:
+    """summary.json, summary.md, manifest.csv and the drawn index.html into <report_dir>/scrape/."""
     out = report_dir / "scrape"
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "summary.json", {**summary.to_dict(), "config": config_record})
@@ -45,6 +48,7 @@ def write_summary(summary: ScrapeSummary, manifest_path: Path, report_dir: Path,
     manifest = Manifest(manifest_path)
     try:
         manifest.write_csv(out / "manifest.csv")
+        write_report(out, summary, manifest.rows, summary_rows(summary), cache_dir=cache_dir)
     finally:
         manifest.close()
     return out
