@@ -82,5 +82,32 @@ def label_issue_fields(report_dir: Path) -> pd.DataFrame:
 
 
 def leak_fields(report_dir: Path) -> pd.DataFrame:
-    """Leak fields from the leakage audit's pairs (filled in once the audit's output format is read)."""
-    return pd.DataFrame()
+    """Leak fields from the leakage audit's pairs.csv.
+
+    Every member of a copy group (exact or near-duplicate pairs) gets its `leak_group`; the side of
+    a cross-split pair that is not the earlier split (train first) is the leak: `is_leak`, the
+    sample it copies (`leak_of`, `leak_of_path`), the score, the signal and the kind. A sample in
+    several pairs keeps its most certain one.
+    """
+    path = report_dir / "leakage" / "pairs.csv"
+    if not path.is_file():
+        return pd.DataFrame()
+    pairs = pd.read_csv(path, dtype={"sample_id_a": str, "sample_id_b": str}, keep_default_na=False)
+    copies = pairs[pairs["kind"].isin(["exact", "near_duplicate"])]
+    if copies.empty:
+        return pd.DataFrame()
+    groups = pd.concat([copies[["sample_id_a", "group"]].set_axis(["sample_id", "group"], axis=1),
+                        copies[["sample_id_b", "group"]].set_axis(["sample_id", "group"], axis=1)])
+    fields = pd.DataFrame({"leak_group": groups.drop_duplicates("sample_id").set_index("sample_id")["group"].astype(int)})
+    leaks = copies[copies["leak"].astype(str).str.lower().isin(["true", "1"])].sort_values("score", ascending=False)
+    # pairs.csv lists the earlier split (train first) as side a: side b is the copy.
+    leaks = leaks.drop_duplicates("sample_id_b").set_index("sample_id_b")
+    leak_columns = pd.DataFrame({
+        "is_leak": True,
+        "leak_kind": leaks["kind"],
+        "leak_of": leaks["sample_id_a"],
+        "leak_of_path": leaks["path_a"],
+        "leak_similarity": leaks["score"].astype(float),
+        "leak_signal": leaks["signal"],
+    }, index=leaks.index)
+    return fields.join(leak_columns, how="outer")
