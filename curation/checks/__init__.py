@@ -57,6 +57,12 @@ CHECKS: dict[str, CheckSpec] = {
             "curation.leakage.params:LeakageParams",
             "curation.checks.duplicates:run_leakage",
         ),
+        CheckSpec(
+            "label_issues",
+            "labels an out-of-sample model confidently disputes (cleanlab), plus Datalab outliers and near duplicates",
+            "curation.label_issues.audit:LabelIssueParams",
+            "curation.checks.label_issues:run",
+        ),
     ]
 }
 

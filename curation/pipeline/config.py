@@ -1,0 +1,79 @@
+"""The whole run's settings: command-line options over a TOML config file over dataclass defaults,
+resolved in one place and written into the report so a run can be reproduced."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from curation.errors import CurationError
+
+STAGES = ("scan", "audit", "train", "evaluate", "labels", "review")
+
+
+@dataclass
+class TrainSettings:
+    """The defaults fit the 20-minute budget of a cold run on 2 CPU cores (see bench/RESULTS.md)."""
+
+    arch: str = "tf_efficientnet_lite0"  # the one pretrained backbone offline; any timm name works
+    weights: str | None = None
+    image_size: int = 192
+    epochs: int = 3
+    frozen_epochs: int = 1
+    lr: float = 3e-3
+    valid_split: str = "auto"
+    folds: int = 0  # K fold models for out-of-fold probabilities (0: labels use the fast path)
+    tta: int = 4
+    seed: int = 42
+    threads: int = 0
+
+
+@dataclass
+class RunConfig:
+    data: str = "shoes"
+    reports_dir: str = "reports"
+    cache_dir: str | None = None
+    stages: tuple[str, ...] = STAGES
+    train: TrainSettings = field(default_factory=TrainSettings)
+    fail_on_leak: bool = False
+    review_embeddings: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _merge(base, updates: dict[str, Any], where: str):
+    known = {f.name for f in fields(base)}
+    unknown = set(updates) - known
+    if unknown:
+        raise CurationError(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    return replace(base, **updates)
+
+
+def parse_stages(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return STAGES
+    wanted = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in wanted if s not in STAGES]
+    if unknown:
+        raise CurationError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+    return tuple(s for s in STAGES if s in wanted)  # always in pipeline order
+
+
+def resolve_config(config_file: Path | None, overrides: dict[str, Any], train_overrides: dict[str, Any]) -> RunConfig:
+    """Defaults, then the config file's [run] and [train] tables, then non-None command-line values."""
+    config = RunConfig()
+    if config_file is not None:
+        if not config_file.is_file():
+            raise CurationError(f"no config file at {config_file}")
+        raw = tomllib.loads(config_file.read_text())
+        run_table = dict(raw.get("run", {}))
+        if "stages" in run_table:
+            run_table["stages"] = parse_stages(",".join(run_table["stages"]))
+        config = _merge(config, run_table, f"{config_file} [run]")
+        config = replace(config, train=_merge(config.train, raw.get("train", {}), f"{config_file} [train]"))
+    config = _merge(config, {k: v for k, v in overrides.items() if v is not None}, "options")
+    train = _merge(config.train, {k: v for k, v in train_overrides.items() if v is not None}, "options")
+    return replace(config, train=train)
