@@ -44,7 +44,7 @@ def choose_sources(cache: ContentCache, per_class: int) -> list[Path]:
     """Train images with no similar image anywhere in the original set (cosine < 0.85, pHash > 6)."""
     scanned = scan_dataset(SHOES, reports_dir=OUT / "leakage_quality" / "reports", cache=cache)
     loose = LeakageParams(cosine_similar=0.85, cosine_support=0.85, cosine_near=0.85, hash_strict=6, neighbours=10,
-                          verify=False)  # independent of the rules being calibrated
+                          verify=False, embedding_size=None)  # independent of the settings being measured
     pairs = audit_leakage(scanned.table, SHOES, cache=cache, params=loose).pairs
     crowded = set(pairs["path_a"]) | set(pairs["path_b"])
     sources = []
@@ -77,7 +77,7 @@ def signal_matrices(table: pd.DataFrame, data: Path, cache: ContentCache):
     """Dense test x train matrices of every signal (fine at benchmark size; the audit never does this)."""
     test = np.flatnonzero(table["split"] == "test")
     train = np.flatnonzero(table["split"] == "train")
-    vectors = compute_embeddings(table, data, cache=cache).normalized()
+    vectors = compute_embeddings(table, data, cache=cache, image_size=LeakageParams().embedding_size).normalized()
     cosine = vectors[test] @ vectors[train].T
     hashes = compute_hashes(table, data, cache=cache, methods=("phash", "dhash", "whash"))
     distance = {}
@@ -93,12 +93,13 @@ def signal_matrices(table: pd.DataFrame, data: Path, cache: ContentCache):
 
 
 def keypoint_matrix(table, data, cache, test, train, cosine, phash):
-    """Inliers for the pairs the audit verifies: each test image's nearest train image, pairs with
+    """Inliers for the pairs the audit verifies: each test image's nearest train images, pairs with
     cosine >= cosine_similar, and pHash matches within hash_max_distance; -1 elsewhere."""
     defaults = LeakageParams()
     rows, cols = np.nonzero((phash <= defaults.hash_max_distance) | (cosine >= defaults.cosine_similar))
-    rows = np.concatenate([rows, np.arange(len(test))])
-    cols = np.concatenate([cols, np.argmax(cosine, axis=1)])
+    top = np.argsort(-cosine, axis=1)[:, :defaults.verify_neighbours]
+    rows = np.concatenate([rows, np.repeat(np.arange(len(test)), top.shape[1])])
+    cols = np.concatenate([cols, top.ravel()])
     cells = np.unique(np.stack([rows, cols], axis=1), axis=0)
     pairs = np.stack([test[cells[:, 0]], train[cells[:, 1]]], axis=1)
     keypoints = compute_keypoints(table, data, pairs.ravel(), cache=cache, n_features=LeakageParams().orb_features)

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--neighbours", type=int, default=d.neighbours, help=f"k nearest neighbours searched (default {d.neighbours})")
     parser.add_argument("--model", default=d.model, help=f"timm backbone for embeddings (default {d.model})")
     parser.add_argument("--weights", type=Path, help="a weights file for --model")
+    parser.add_argument("--embedding-size", type=int, default=d.embedding_size,
+                        help=f"input pixels for the embeddings (default {d.embedding_size}; 0: the model's own)")
     parser.add_argument("--no-embeddings", action="store_true", help="hashes only (fast, less precise)")
     return parser
 
@@ -53,6 +55,7 @@ def params_from_args(args: argparse.Namespace) -> LeakageParams:
         hash_methods=tuple(m.strip() for m in args.hash_methods.split(",") if m.strip()),
         hash_strict=args.hash_strict, hash_max_distance=args.hash_max_distance, neighbours=args.neighbours,
         model=args.model, weights=str(args.weights) if args.weights else None, use_embeddings=not args.no_embeddings,
+        embedding_size=args.embedding_size or None,
     ).validate()
 
 

@@ -48,18 +48,27 @@ def compute_embeddings(
     model_name: str = DEFAULT_EMBEDDING_MODEL,
     weights: Path | None = None,
     batch_size: int = 32,
+    image_size: int | None = None,
 ) -> Embeddings:
-    """Pooled pre-logit features for every readable sample; only uncached images are run."""
+    """Pooled pre-logit features for every readable sample; only uncached images are run.
+
+    `image_size` overrides the model's input size (square, pixels): a smaller input runs faster
+    for uses that need only a coarse view (the leakage audit's candidate search).
+    """
     from curation.models import load_model
 
     readable = table[table["load_error"] == ""]
     params_base = {"version": EMBEDDING_VERSION, "model": model_name, "weights": str(weights or "")}
+    if image_size:  # only then: the default's cache keys stay as they were
+        params_base["image_size"] = int(image_size)
     known = cache.get_many(EMBEDDING_KIND, params_base, readable["sha256"])
     missing = readable[~readable["sha256"].isin(known)].drop_duplicates("sha256")
     source = "cache"
     if len(missing):
         loaded = load_model(model_name, weights=weights)
         source = loaded.source
+        if image_size:
+            loaded.data_config = {**loaded.data_config, "input_size": (3, int(image_size), int(image_size))}
         fresh = _run_model(loaded, root, missing, batch_size)
         cache.put_many(EMBEDDING_KIND, params_base, fresh, fmt="npy")
         known.update(fresh)

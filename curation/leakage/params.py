@@ -36,6 +36,10 @@ class LeakageParams:
     exact_search_limit: int = 50_000  # above this many vectors, an approximate (HNSW) index
     model: str = DEFAULT_EMBEDDING_MODEL
     weights: str | None = None
+    # Input pixels for the embeddings (None: the model's own, 224 for lite0, shared with other stages).
+    # 128 runs about 3x faster but ranks copies first less often (bench/RESULTS.md).
+    embedding_size: int | None = None
+    verify_neighbours: int = 2  # each image's nearest this many neighbours per split are always verified
     use_embeddings: bool = True
     similar_shown: int = 200  # "similar" pairs drawn in the HTML report (all are in pairs.csv)
 
