@@ -62,20 +62,8 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
     timings["embeddings_and_search"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    pairs = candidate_pairs(exact[["a", "b"]].to_numpy(), hash_pairs,
-                            neighbours.pairs if neighbours is not None else np.zeros((0, 2)))
-    a, b = pairs[:, 0], pairs[:, 1]
-    exact_lookup = {(x, y): s for x, y, s in exact.itertuples(index=False)}
-    exact_signal = np.array([exact_lookup.get((x, y), "") for x, y in zip(a, b)], dtype=object)
-    cosine = np.full(len(pairs), np.nan, dtype="float32")
-    if vectors is not None:
-        both = valid[a] & valid[b]
-        cosine[both] = np.einsum("ij,ij->i", vectors[a[both]], vectors[b[both]])
-    distance, hash_mirrored = hash_distances(hashes, a, b)
-    nearest = _is_nearest(pairs, neighbours, params.verify_neighbours)
-    settled = (cosine >= params.cosine_near) | ((distance <= params.hash_strict) & (cosine >= params.cosine_support))
-    worth_verifying = (exact_signal == "") & ~settled & (nearest | (cosine >= params.cosine_similar)
-                                                         | (distance <= params.hash_max_distance))
+    pairs, exact_signal, cosine, distance, hash_mirrored, worth_verifying = _candidates(
+        exact, hash_pairs, hashes, vectors, valid, neighbours, params)
     timings["candidates"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -98,6 +86,25 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
         timings=timings, computed={"hashes": hashes.computed, "embeddings": embedded, "keypoints": verified_now,
                                    "pairs_verified": int((inliers >= 0).sum())},
     )
+
+
+def _candidates(exact, hash_pairs, hashes, vectors, valid, neighbours, params):
+    """Every pair some signal proposes, with its cheap signals and whether keypoints should check it."""
+    pairs = candidate_pairs(exact[["a", "b"]].to_numpy(), hash_pairs,
+                            neighbours.pairs if neighbours is not None else np.zeros((0, 2)))
+    a, b = pairs[:, 0], pairs[:, 1]
+    exact_lookup = {(x, y): s for x, y, s in exact.itertuples(index=False)}
+    exact_signal = np.array([exact_lookup.get((x, y), "") for x, y in zip(a, b)], dtype=object)
+    cosine = np.full(len(pairs), np.nan, dtype="float32")
+    if vectors is not None:
+        both = valid[a] & valid[b]
+        cosine[both] = np.einsum("ij,ij->i", vectors[a[both]], vectors[b[both]])
+    distance, hash_mirrored = hash_distances(hashes, a, b)
+    nearest = _is_nearest(pairs, neighbours, params.verify_neighbours)
+    settled = (cosine >= params.cosine_near) | ((distance <= params.hash_strict) & (cosine >= params.cosine_support))
+    worth_verifying = (exact_signal == "") & ~settled & (nearest | (cosine >= params.cosine_similar)
+                                                         | (distance <= params.hash_max_distance))
+    return pairs, exact_signal, cosine, distance, hash_mirrored, worth_verifying
 
 
 def _embedding_neighbours(table, root, cache, params):
