@@ -52,7 +52,7 @@ def train_dataset(scanned: ScannedDataset, config: TrainConfig, *, cache: Conten
     out_dir = out_dir or training_dir(scanned.report_dir)
     usable, excluded = (lambda u: (u.usable, u.excluded))(split_usable(scanned.table))
     if len(excluded):
-        log.warning("%d image(s) do not decode and are left out (see the integrity report): %s",
+        log.warning("%d image(s) do not decode: left out of training and of the metrics (see the integrity report): %s",
                     len(excluded), ", ".join(excluded["path"].astype(str).head(5)))
     config = replace(config, valid_split=resolve_valid_split(scanned.table, config.valid_split))
     train_rows = usable[usable["split"] == "train"]
