@@ -50,7 +50,9 @@ class TrainConfig:
     select_best: bool = True  # keep the epoch with the lowest validation error (SaveModelCallback)
     seed: int = 42
     threads: int = 0  # torch threads; 0: every core this process may use
-    valid_split: str = "valid"  # the split monitored during training ("none": no validation)
+    # The split monitored during training and used to keep the best epoch: "auto" is the split named
+    # valid/validation/val when present, else "none" (no validation, the last epoch is kept).
+    valid_split: str = "auto"
     mixed_precision: bool = True  # only ever used on a GPU
 
     def __post_init__(self) -> None:

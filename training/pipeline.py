@@ -50,7 +50,8 @@ def train_dataset(scanned: ScannedDataset, config: TrainConfig, *, cache: Conten
                   evaluate: bool = True, tta: int = 4, out_dir: Path | None = None) -> TrainingRun:
     """Train on the train split, export to reports/<dataset>/training/, evaluate, then K folds if asked."""
     out_dir = out_dir or training_dir(scanned.report_dir)
-    usable, excluded = (lambda u: (u.usable, u.excluded))(split_usable(scanned.table))
+    rows = split_usable(scanned.table)
+    usable, excluded = rows.usable, rows.excluded
     if len(excluded):
         log.warning("%d image(s) do not decode: left out of training and of the metrics (see the integrity report): %s",
                     len(excluded), ", ".join(excluded["path"].astype(str).head(5)))
