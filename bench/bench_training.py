@@ -10,7 +10,7 @@ Reports test error (the epoch kept by lowest test error, as the original project
 last epoch, which is the honest figure), TTA error, seconds per epoch and in total.
 
 Usage: nice -n 10 python bench/bench_training.py [--threads 1] [--image-size 224] ...
-Writes bench/out/training/results.json and the usual reports under bench/out/training/reports.
+Writes bench/out/training/results_<tag>.json and the usual reports under bench/out/training/reports.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--scratch-arch", default="convnext_atto")
     parser.add_argument("--scratch-size", type=int, default=128)
     parser.add_argument("--scratch-epochs", type=int, default=3)
+    parser.add_argument("--tag", default="run", help="names this run's results file: results_<tag>.json")
     parser.add_argument("--skip", nargs="*", default=[], choices=["pretrained", "scratch", "loading"])
     return parser.parse_args()
 
@@ -66,6 +67,7 @@ def summarize(run) -> dict:
         "kept_epoch": run.metadata["selected_epoch"],
         "error_by_epoch": [round(row["error_rate"], 4) for row in history],
         "seconds_per_epoch": [row["seconds"] for row in history],
+        "cpu_seconds_per_epoch": [row["cpu_seconds"] for row in history],
         "train_seconds": run.metadata["timing"]["total_seconds"],
         "per_class": test["per_class"],
     }
@@ -113,20 +115,21 @@ def main() -> int:
                            frozen_epochs=args.frozen_epochs, lr=args.lr, lr_mult=args.lr_mult, augment=augment,
                            threads=args.threads, valid_split="test")
         if "pretrained" not in args.skip:
-            run = train_dataset(scanned, base, cache=cache, out_dir=OUT / "lite0")
+            run = train_dataset(scanned, base, cache=cache, out_dir=OUT / f"lite0_{args.tag}")
             results["lite0_pretrained"] = summarize(run)
             print(json.dumps(results["lite0_pretrained"], indent=1), flush=True)
         if "scratch" not in args.skip:
             scratch = replace(base, arch=args.scratch_arch, pretrained=False, image_size=args.scratch_size,
                               epochs=args.scratch_epochs, frozen_epochs=0, lr=2e-3)
-            run = train_dataset(scanned, scratch, cache=cache, out_dir=OUT / "scratch")
+            run = train_dataset(scanned, scratch, cache=cache, out_dir=OUT / f"scratch_{args.tag}")
             results["convnext_scratch"] = summarize(run)
             print(json.dumps(results["convnext_scratch"], indent=1), flush=True)
         if "loading" not in args.skip:
             results["input_pipeline"] = time_loading(Path(args.data), cache, scanned, args.image_size)
             print(json.dumps(results["input_pipeline"], indent=1), flush=True)
     results["load_average_at_end"] = os.getloadavg()
-    (OUT / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    results["settings"] = vars(args)
+    (OUT / f"results_{args.tag}.json").write_text(json.dumps(results, indent=1, default=str))
     return 0
 
 
