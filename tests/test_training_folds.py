@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from curation.dataset_scan import scan_dataset
 from curation.errors import CurationError
 from training.config import AugmentConfig, TrainConfig
 from training.data import split_usable
+from training.figures import top_losses_figure_pixels
 from training.folds import assign_folds, consensus_hard_examples
 from training.oof import read_oof
 
@@ -49,7 +51,10 @@ def test_folds_give_every_train_sample_out_of_sample_probabilities_once(tmp_path
 
     assert result.summary["n_oof"] == len(train_ids)
     assert result.summary["oof_error"] == pytest.approx(oof["wrong"].mean())
-    assert (out / "hard_examples.csv").is_file() and (out / "hard_examples.png").is_file()
+    hard = pd.read_csv(out / "hard_examples.csv")
+    assert len(hard) == len(usable) and hard["consensus"].sum() == result.summary["n_consensus_hard"]
+    with Image.open(out / "hard_examples.png") as image:
+        assert image.size == top_losses_figure_pixels(min(12, int(hard["consensus"].sum())))
 
 
 def test_too_few_images_per_class_for_the_fold_count_is_a_clear_error():

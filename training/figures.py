@@ -48,7 +48,10 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, *, title:
 
 
 def plot_top_losses(rows: pd.DataFrame, root: Path, path: Path, *, title: str, columns: int = 4) -> Path:
-    """Thumbnails of `rows` (label, predicted, loss, path, p_<predicted>), worst first."""
+    """Thumbnails of `rows` (path, label, predicted, loss, p_<predicted>), in the order given.
+
+    A `caption` column, when present, replaces the default "label -> predicted / loss, p" caption.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,8 +67,11 @@ def plot_top_losses(rows: pd.DataFrame, root: Path, path: Path, *, title: str, c
             axes.imshow(load_rgb(root / row.path))
         except Exception:  # noqa: BLE001 - a file gone since the scan: say so in its cell
             axes.text(0.5, 0.5, "unreadable", ha="center", va="center")
-        confidence = getattr(row, f"p_{row.predicted}", float("nan"))
-        axes.set_title(f"{row.label} -> {row.predicted}\nloss {row.loss:.2f}  p {confidence:.2f}", fontsize=8)
+        caption = getattr(row, "caption", None)
+        if caption is None:
+            confidence = getattr(row, f"p_{row.predicted}", float("nan"))
+            caption = f"{row.label} -> {row.predicted}\nloss {row.loss:.2f}  p {confidence:.2f}"
+        axes.set_title(caption, fontsize=8)
     if rows.empty:
         grid.flat[0].text(0.5, 0.5, "no samples", ha="center", va="center")
     figure.suptitle(title, fontsize=10)

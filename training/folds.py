@@ -156,6 +156,6 @@ def _write(out_dir: Path, oof, fold_wrong, hard, summary, root: Path) -> None:
 
 def _plot_hard_examples(hard: pd.DataFrame, root: Path, path: Path) -> Path:
     shown = hard[hard["consensus"]].head(12).copy()
-    shown["predicted"] = shown["usual_wrong_prediction"]
-    shown["loss"] = shown["mean_loss"]
+    shown["caption"] = [f"{r.label} -> {r.usual_wrong_prediction} ({r.split})\n{r.n_models_wrong}/{r.n_models} fold models wrong"
+                        for r in shown.itertuples()]
     return plot_top_losses(shown, root, path, title=f"consensus hard examples ({len(hard[hard['consensus']])})")
