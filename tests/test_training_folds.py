@@ -51,7 +51,9 @@ def test_folds_give_every_train_sample_out_of_sample_probabilities_once(tmp_path
 
     assert result.summary["n_oof"] == len(train_ids)
     assert result.summary["oof_error"] == pytest.approx(oof["wrong"].mean())
-    hard = pd.read_csv(out / "hard_examples.csv")
+    hard = pd.read_csv(out / "hard_examples.csv", dtype={"sample_id": str})
+    consensus_ids = set(hard.loc[hard["consensus"], "sample_id"])
+    assert set(oof.loc[oof["consensus_hard"], "sample_id"]) == consensus_ids & set(train_ids)
     assert len(hard) == len(usable) and hard["consensus"].sum() == result.summary["n_consensus_hard"]
     with Image.open(out / "hard_examples.png") as image:
         assert image.size == top_losses_figure_pixels(min(12, int(hard["consensus"].sum())))

@@ -93,6 +93,7 @@ def run_folds(
     fold_wrong = _fold_wrong_table(pd.concat(verdicts, ignore_index=True))
     final = _predict_all(final_learn, usable, root, config, cache, classes) if final_learn is not None else None
     hard = consensus_hard_examples(fold_wrong, final, k)
+    oof["consensus_hard"] = oof["sample_id"].map(hard.set_index("sample_id")["consensus"]).fillna(False).astype(bool)
     summary = {"folds": k, "oof_error": float(oof["wrong"].mean()), "fold_errors": fold_errors,
                "n_oof": int(len(oof)), "n_consensus_hard": int(hard["consensus"].sum()),
                "final_model_used": final is not None, "seed": config.seed}
