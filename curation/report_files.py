@@ -50,9 +50,12 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def format_table(frame: pd.DataFrame) -> str:
-    """A plain-text table (no extra dependency), right-aligned numbers."""
+    """A plain-text table (no extra dependency): numeric columns right-aligned, text left-aligned."""
+    numeric = [pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes]
     cells = [[str(c) for c in frame.columns]] + [[str(v) for v in row] for row in frame.itertuples(index=False)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+
+    def line(row: list[str]) -> str:
+        return "  ".join(cell.rjust(w) if right else cell.ljust(w) for cell, w, right in zip(row, widths, numeric)).rstrip()
+
+    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths)] + [line(row) for row in cells[1:]])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 os.environ.setdefault("CURATION_PROGRESS", "0")
+# FiftyOne's real MongoDB, in a throw-away folder: set before anything imports fiftyone.
+os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="fiftyone-db-")
+os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHOES_ROOT = Path(os.environ.get("CURATION_SHOES_DIR", PROJECT_ROOT.parent / "shared" / "datasets" / "shoes"))

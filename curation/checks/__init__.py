@@ -39,6 +39,12 @@ CHECKS: dict[str, CheckSpec] = {
             "curation.checks.integrity:IntegrityParams",
             "curation.checks.integrity:run",
         ),
+        CheckSpec(
+            "label_issues",
+            "labels an out-of-sample model confidently disputes (cleanlab), plus Datalab outliers and near duplicates",
+            "curation.label_issues.audit:LabelIssueParams",
+            "curation.checks.label_issues:run",
+        ),
     ]
 }
 

@@ -1,0 +1,29 @@
+# The two commands of the README: `make demo` (the main job on the default dataset) and
+# `make test`. Each installs what is missing first; on a prepared machine nothing is installed.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= shoes
+export HF_HUB_OFFLINE ?= 1
+export FIFTYONE_DO_NOT_TRACK ?= true
+# The shared copy of the shoes set beside this checkout, when there is one (see datasets/README.md).
+SHARED_SHOES := $(abspath ../shared/datasets/shoes)
+ifneq ($(wildcard $(SHARED_SHOES)/train),)
+export CURATION_SHOES_DIR ?= $(SHARED_SHOES)
+endif
+
+.PHONY: install doctor demo test bench
+
+install:
+	VENV=$(VENV) bash scripts/install.sh
+
+doctor: install
+	$(PY) -m curation.doctor
+
+demo: doctor
+	$(PY) -m curation.scan $(DATA)
+
+test: doctor
+	$(PY) -m pytest -q
+
+bench: doctor
+	$(PY) bench/bench_scan.py

@@ -1,0 +1,181 @@
+"""Label-noise benchmark: how well each method finds labels we flipped on purpose.
+
+Noise is injected into the shoes train split with cleanlab.benchmarking.noise_generation
+(generate_noise_matrix_from_trace / generate_noisy_labels): 5%, 10% and 20%, symmetric (every wrong
+class equally likely) and class-conditional (a random noise matrix with that average rate), 3 seeds
+each. Every method sees the same noisy labels and the same out-of-sample probabilities (5-fold
+cross-validated logistic regression on the cached tf_efficientnet_lite0 embeddings, refitted on each
+noisy labelling), and is scored against the injected flips:
+
+- fast path: cleanlab find_label_issues (our default filter_by, and the other filter_by rules);
+- Datalab: cleanlab Datalab label issues, embeddings as features;
+- top losses (the original project's fastai `plot_top_losses`): flag where argmax != given label,
+  rank by cross-entropy loss;
+- FiftyOne brain compute_mistakenness on Classification labels with logits = log(probabilities),
+  in a real (temporary) MongoDB; flag where mistakenness > 0.5 (which is argmax != given).
+
+Precision/recall/F1 are of the flags; AUROC of the method's ranking score; P@R0.9 is the best
+precision any threshold on the fast path's score reaches at recall >= 0.9 (what a perfectly
+calibrated threshold could give). The training issue's fold models are not measured here (they
+would need a fine-tuning run per noisy labelling).
+
+Run: python bench/bench_label_noise.py [--seeds 3] [--rates 0.05 0.1 0.2]; writes bench/out/label_noise.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+os.environ.setdefault("CURATION_PROGRESS", "0")
+
+FILTERS = ["prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "low_self_confidence",
+           "predicted_neq_given"]
+
+
+def noisy_labels(true: np.ndarray, rate: float, kind: str, seed: int) -> np.ndarray:
+    from cleanlab.benchmarking.noise_generation import generate_noise_matrix_from_trace, generate_noisy_labels
+
+    k = int(true.max()) + 1
+    if kind == "symmetric":
+        matrix = np.full((k, k), rate / (k - 1))
+        np.fill_diagonal(matrix, 1 - rate)
+    else:
+        py = np.bincount(true, minlength=k) / len(true)
+        matrix = generate_noise_matrix_from_trace(k, k * (1 - rate), py=py, valid_noise_matrix=True, seed=seed)
+    np.random.seed(seed)  # generate_noisy_labels draws from numpy's global generator
+    return generate_noisy_labels(true, matrix)
+
+
+def flag_metrics(flips: np.ndarray, flags: np.ndarray, score: np.ndarray) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    tp = int((flags & flips).sum())
+    precision = tp / flags.sum() if flags.sum() else 0.0
+    recall = tp / flips.sum()
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"flagged": int(flags.sum()), "precision": precision, "recall": recall, "f1": f1,
+            "auroc": roc_auc_score(flips, score)}
+
+
+def precision_at_recall(flips: np.ndarray, score: np.ndarray, recall: float = 0.9) -> float:
+    from sklearn.metrics import precision_recall_curve
+
+    precisions, recalls, _ = precision_recall_curve(flips, score)
+    return float(precisions[recalls >= recall].max())
+
+
+def fiftyone_mistakenness(paths: list[str], classes: list[str], labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    import fiftyone as fo
+    import fiftyone.brain as fob
+
+    dataset = fo.Dataset()  # non-persistent: dropped when the process's database client exits
+    logits = np.log(np.clip(probs, 1e-12, 1))
+    samples = [fo.Sample(filepath=path,
+                         ground_truth=fo.Classification(label=classes[label]),
+                         predictions=fo.Classification(label=classes[int(p.argmax())], confidence=float(p.max()),
+                                                       logits=logit.tolist()))
+               for path, label, p, logit in zip(paths, labels, probs, logits)]
+    dataset.add_samples(samples, progress=False)
+    fob.compute_mistakenness(dataset, "predictions", label_field="ground_truth", use_logits=True, progress=False)
+    by_path = dict(zip(dataset.values("filepath"), dataset.values("mistakenness")))
+    dataset.delete()
+    return np.array([by_path[path] for path in paths])
+
+
+def run_config(features, true, paths, classes, rate, kind, seed, c) -> list[dict]:
+    from curation.label_issues.detect import datalab_issues, find_label_issues_ranked
+    from curation.label_issues.probabilities import cv_probabilities
+
+    noisy = noisy_labels(true, rate, kind, seed)
+    flips = noisy != true
+    started = time.perf_counter()
+    probs = cv_probabilities(features, noisy, len(classes), c=c, seed=seed)
+    probs_seconds = time.perf_counter() - started
+    rows = []
+
+    def add(method, flags, score, seconds, **extra):
+        rows.append({"rate": rate, "kind": kind, "seed": seed, "flips": int(flips.sum()), "method": method,
+                     **flag_metrics(flips, np.asarray(flags, bool), score), "seconds": seconds, **extra})
+
+    for filter_by in FILTERS:
+        started = time.perf_counter()
+        found = find_label_issues_ranked(noisy, probs, filter_by=filter_by)
+        extra = {"p_at_r90": precision_at_recall(flips, found["score"].to_numpy())} if filter_by == FILTERS[0] else {}
+        add(f"fast path ({filter_by})", found["is_issue"], found["score"], probs_seconds + time.perf_counter() - started, **extra)
+    started = time.perf_counter()
+    datalab, _ = datalab_issues([classes[k] for k in noisy], features, probs, issue_types=("label",))
+    add("Datalab (label)", datalab["is_label_issue"], 1 - datalab["label_score"], probs_seconds + time.perf_counter() - started)
+    loss = -np.log(np.clip(probs[np.arange(len(noisy)), noisy], 1e-12, 1))
+    add("top losses (argmax != given)", probs.argmax(1) != noisy, loss, probs_seconds)
+    started = time.perf_counter()
+    mistakenness = fiftyone_mistakenness(paths, classes, noisy, probs)
+    add("FiftyOne compute_mistakenness (> 0.5)", mistakenness > 0.5, mistakenness,
+        probs_seconds + time.perf_counter() - started)
+    return rows
+
+
+def load_train(cache_dir: Path | None):
+    from curation.cache import ContentCache
+    from curation.dataset_scan import scan_dataset
+    from curation.embeddings import compute_embeddings
+
+    with ContentCache(cache_dir) as cache:
+        scanned = scan_dataset("shoes", reports_dir=ROOT / "bench" / "out" / "reports", cache=cache)
+        train = scanned.table[(scanned.table["split"] == "train") & (scanned.table["load_error"] == "")].reset_index(drop=True)
+        vectors = compute_embeddings(train, scanned.dataset.root, cache=cache).vectors
+    classes = sorted(train["label"].unique())
+    true = train["label"].map({name: k for k, name in enumerate(classes)}).to_numpy()
+    features = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    paths = [str(scanned.dataset.root / path) for path in train["path"]]
+    return features, true, paths, classes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", type=float, nargs="+", default=[0.05, 0.1, 0.2])
+    parser.add_argument("--kinds", nargs="+", default=["symmetric", "class_conditional"])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--c", type=float, default=0.003)
+    parser.add_argument("--cache-dir", type=Path)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="bench-fiftyone-db-")
+    features, true, paths, classes = load_train(args.cache_dir)
+    rows = []
+    for rate in args.rates:
+        for kind in args.kinds:
+            for seed in range(args.seeds):
+                rows += run_config(features, true, paths, classes, rate, kind, seed, args.c)
+                print(f"done rate={rate} kind={kind} seed={seed}", file=sys.stderr, flush=True)
+    frame = pd.DataFrame(rows)
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "label_noise.csv", index=False)
+    from curation.report_files import format_table
+
+    print(format_table(summarise(frame).round(2)))
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean over seeds of each (rate, kind, method)."""
+    columns = ["flips", "flagged", "precision", "recall", "f1", "auroc", "p_at_r90", "seconds"]
+    grouped = frame.groupby(["rate", "kind", "method"], sort=False)[columns].mean().reset_index()
+    return grouped
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""`python -m curation.label_issues DATA`: which labels look wrong, in every labelled split.
+
+Out-of-sample probabilities come from a cross-validated logistic regression on cached backbone
+embeddings (the fast path, default), or from the training's fold models (--from-folds). cleanlab's
+find_label_issues flags samples; the score is 1 - cleanlab's label quality (--rank-by), higher =
+more likely mislabelled. Datalab adds outliers, near duplicates, class imbalance and non-iid checks.
+
+Writes reports/<dataset>/label_issues/{issues.csv, issues.json, datalab.csv, findings.csv,
+findings.json, summary.json, score_distribution.png, index.html}. The dataset is only read.
+
+Exit codes: 0 done; 1 label issues found and --fail-on-issues given; 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from curation.cache import ContentCache
+from curation.checks.base import CheckContext
+from curation.checks.label_issues import check_result
+from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli
+from curation.dataset_scan import scan_dataset
+from curation.errors import CurationError
+from curation.label_issues.audit import LabelIssueParams, audit_label_issues
+from curation.label_issues.detect import FILTER_BY, RANK_BY
+from curation.label_issues.report import write_label_issue_report
+from curation.report_files import format_table
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m curation.label_issues", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataset_arguments(parser)
+    defaults = LabelIssueParams()
+    parser.add_argument("--from-folds", action="store_true",
+                        help="use the training's out-of-fold probabilities (reports/<dataset>/training/oof.parquet)")
+    parser.add_argument("--filter-by", choices=FILTER_BY, default=defaults.filter_by,
+                        help="cleanlab's rule deciding which samples are flagged")
+    parser.add_argument("--rank-by", choices=RANK_BY, default=defaults.rank_by, help="label quality behind the score")
+    parser.add_argument("--folds", type=int, default=defaults.n_folds, help="cross-validation folds of the fast path")
+    parser.add_argument("--c", type=float, default=defaults.c, help="inverse regularisation of the logistic regression")
+    parser.add_argument("--model", default=defaults.embedding_model, help="backbone for the embeddings")
+    parser.add_argument("--no-datalab", action="store_true", help="skip Datalab (outliers, near duplicates, ...)")
+    parser.add_argument("--train-split", default=defaults.train_split)
+    parser.add_argument("--top", type=int, default=15, help="flagged samples to print")
+    parser.add_argument("--fail-on-issues", action="store_true", help="exit 1 when any label issue is flagged")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    params = LabelIssueParams(source="folds" if args.from_folds else "cv_logreg", filter_by=args.filter_by,
+                              rank_by=args.rank_by, n_folds=args.folds, c=args.c, embedding_model=args.model,
+                              datalab=not args.no_datalab, train_split=args.train_split)
+    try:
+        params.validate()
+    except ValueError as exc:
+        raise CurationError(str(exc)) from exc
+    with ContentCache(args.cache_dir) as cache:
+        scanned = scan_dataset(args.data, csv=args.csv, name=args.name, reports_dir=args.reports_dir,
+                               cache=cache, workers=args.workers)
+        audit = audit_label_issues(scanned.table, scanned.dataset.root, cache=cache, params=params,
+                                   report_dir=scanned.report_dir)
+    result = check_result(scanned.table, audit)
+    out_dir = write_label_issue_report(audit, result, root=scanned.dataset.root,
+                                       out_dir=scanned.report_dir / "label_issues", dataset=scanned.name)
+    _print_summary(audit, args.top)
+    print(f"report: {out_dir / 'index.html'}")
+    return EXIT_FINDINGS if args.fail_on_issues and len(audit.flagged) else EXIT_OK
+
+
+def _print_summary(audit, top: int) -> None:
+    print(f"{audit.summary['flagged']} of {audit.summary['checked']} samples flagged by {audit.summary['method']}"
+          f" ({audit.summary['not_checked']} not checked)")
+    for split, info in audit.summary["splits"].items():
+        print(f"  {split}: " + (f"{info['flagged']} of {info['checked']} flagged; probabilities: {info['probabilities']}"
+                                 if "probabilities" in info else f"not checked: {info['skipped']}"))
+    if len(audit.flagged) and top > 0:
+        shown = audit.flagged.head(top)[["split", "path", "given_label", "suggested_label", "score"]].round({"score": 3})
+        print("\n" + format_table(shown) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,208 @@
+"""Out-of-sample predicted probabilities, the input every label-issue method needs.
+
+cleanlab finds a wrong label where a model that never saw the sample disagrees confidently with
+it, so each sample's probabilities must come from a model not trained on that sample. Two sources:
+
+- `cross_validated_probabilities` (the fast path, no fine-tuning): a logistic regression on the
+  cached backbone embeddings. For the train split: stratified K-fold within train. For any other
+  labelled split S (test, valid, test_extra, ...): K-fold within S, each fold predicted by a model
+  fitted on all of train plus the other folds of S. Every sample is thus predicted by a model that
+  never saw it, S is judged by the same (larger) train set its own labels are compared with, and the
+  other folds of S teach the model what S looks like when it differs from train (a scraped split).
+  Train's probabilities never see another split, so a noisy extra split cannot blur them.
+- `fold_probabilities` (`--from-folds`): the training issue's fold models
+  (reports/<dataset>/training/oof.parquet for train, predictions.parquet for the other splits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from curation.errors import CurationError
+from curation.progress import progress
+
+TRAIN_SPLIT = "train"
+
+
+@dataclass
+class SplitProbabilities:
+    """Predicted probabilities for the labelled, readable samples of one split."""
+
+    split: str
+    sample_ids: list[str]
+    labels: np.ndarray  # int, shape (n,), indices into classes
+    pred_probs: np.ndarray  # float, shape (n, len(classes)), rows sum to 1
+    how: str  # how the probabilities were obtained, for the report
+
+
+@dataclass
+class OutOfSample:
+    classes: list[str]  # sorted class names; column k of pred_probs is classes[k]
+    splits: dict[str, SplitProbabilities]
+    source: str  # "cv_logreg" or "folds"
+    skipped: dict[str, str] = field(default_factory=dict)  # split -> why it was not checked
+
+
+def labelled_rows(table: pd.DataFrame, vectors: np.ndarray | None = None) -> np.ndarray:
+    """Mask of rows that can be checked: a label, a decoded image, and (if given) an embedding."""
+    mask = (table["label"].fillna("").astype(str) != "").to_numpy() & (table["load_error"] == "").to_numpy()
+    if vectors is not None:
+        mask &= ~np.isnan(vectors).any(axis=1)
+    return mask
+
+
+def _classifier(c: float, seed: int):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000, random_state=seed))
+
+
+def _n_folds(labels: np.ndarray, wanted: int) -> int:
+    """As many folds as the rarest class allows (each fold needs one of every class)."""
+    counts = np.bincount(labels)
+    return max(2, min(wanted, int(counts[counts > 0].min())))
+
+
+def _full_probs(model, features: np.ndarray, n_classes: int) -> np.ndarray:
+    """predict_proba with a column for every class, also those missing from the fit."""
+    probs = np.zeros((len(features), n_classes))
+    probs[:, model.classes_] = model.predict_proba(features)
+    return probs
+
+
+def cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
+                     c: float = 0.003, seed: int = 0, extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Out-of-fold probabilities (n, n_classes) from stratified K-fold logistic regression.
+
+    `extra` = (features, labels) of samples added to every fold's training set (never predicted).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = StratifiedKFold(_n_folds(labels, n_folds), shuffle=True, random_state=seed)
+    probs = np.zeros((len(labels), n_classes))
+    for fit_index, predict_index in folds.split(features, labels):
+        fit_x, fit_y = features[fit_index], labels[fit_index]
+        if extra is not None:
+            fit_x, fit_y = np.vstack([fit_x, extra[0]]), np.concatenate([fit_y, extra[1]])
+        model = _classifier(c, seed).fit(fit_x, fit_y)
+        probs[predict_index] = _full_probs(model, features[predict_index], n_classes)
+    return probs
+
+
+def _encode(labels: pd.Series, classes: list[str]) -> np.ndarray:
+    index = {name: i for i, name in enumerate(classes)}
+    return labels.map(index).to_numpy(dtype=int)
+
+
+def cross_validated_probabilities(table: pd.DataFrame, vectors: np.ndarray, *, n_folds: int = 5, c: float = 0.003,
+                                  seed: int = 0, train_split: str = TRAIN_SPLIT) -> OutOfSample:
+    """The fast path: per labelled split, out-of-sample probabilities from embeddings (see module doc)."""
+    usable = labelled_rows(table, vectors)
+    rows = table[usable]
+    features = vectors[usable].astype("float64")
+    features /= np.linalg.norm(features, axis=1, keepdims=True).clip(min=1e-12)
+    classes = sorted(rows["label"].astype(str).unique())
+    if len(classes) < 2:
+        raise CurationError(f"label issues need at least 2 classes; found {classes or 'no labels'}")
+    labels = _encode(rows["label"].astype(str), classes)
+    split_of = rows["split"].astype(str).to_numpy()
+    in_train = split_of == train_split
+    result = OutOfSample(classes, {}, "cv_logreg")
+    for split in progress(sorted(set(split_of), key=lambda s: (s != train_split, s)), desc="out-of-sample probabilities"):
+        here = split_of == split
+        y = labels[here]
+        if split == train_split or not in_train.any():
+            problem = _cv_problem(y)
+            if problem:
+                result.skipped[split] = problem
+                continue
+            probs = cv_probabilities(features[here], y, len(classes), n_folds=n_folds, c=c, seed=seed)
+            how = f"{_n_folds(y, n_folds)}-fold CV within {split}"
+        else:
+            probs, how = _other_split_probs(features[here], y, (features[in_train], labels[in_train]),
+                                            len(classes), n_folds=n_folds, c=c, seed=seed, split=split, train_name=train_split)
+        ids = rows["sample_id"].astype(str).to_numpy()[here].tolist()
+        result.splits[split] = SplitProbabilities(split, ids, y, probs, how)
+    return result
+
+
+def _cv_problem(labels: np.ndarray) -> str:
+    counts = np.bincount(labels)
+    present = counts[counts > 0]
+    if len(present) < 2:
+        return "fewer than 2 classes in this split"
+    if present.min() < 2:
+        return "a class with a single sample: cross-validation needs 2 or more per class"
+    return ""
+
+
+def _other_split_probs(x, y, train, n_classes, *, n_folds, c, seed, split, train_name):
+    if _cv_problem(y) or len(y) < 2 * n_folds:
+        model = _classifier(c, seed).fit(*train)
+        return _full_probs(model, x, n_classes), f"model fitted on {train_name}"
+    folds = _n_folds(y, n_folds)
+    probs = cv_probabilities(x, y, n_classes, n_folds=folds, c=c, seed=seed, extra=train)
+    return probs, f"{folds}-fold CV within {split}, each fold's model also fitted on all of {train_name}"
+
+
+# --- the training issue's fold models -------------------------------------------------------
+
+def _read_training_frames(report_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """oof.parquet (train, each sample once) and predictions.parquet (the other splits), if written."""
+    try:  # the training package's reader, where it exists; the parquet contract otherwise
+        from training.oof import read_oof
+    except ImportError:
+        read_oof = None
+    training_dir = report_dir / "training"
+    oof = read_oof(report_dir) if read_oof else None
+    if oof is None and (training_dir / "oof.parquet").is_file():
+        oof = pd.read_parquet(training_dir / "oof.parquet")
+    predictions_path = training_dir / "predictions.parquet"
+    predictions = pd.read_parquet(predictions_path) if predictions_path.is_file() else None
+    return oof, predictions
+
+
+def _probability_columns(frame: pd.DataFrame, classes: list[str], what: str) -> np.ndarray:
+    missing = [f"p_{name}" for name in classes if f"p_{name}" not in frame.columns]
+    if missing:
+        raise CurationError(f"{what} lacks probability columns {missing}")
+    probs = frame[[f"p_{name}" for name in classes]].to_numpy(dtype="float64")
+    return probs / probs.sum(axis=1, keepdims=True).clip(min=1e-12)
+
+
+def fold_probabilities(table: pd.DataFrame, report_dir: Path, *, train_split: str = TRAIN_SPLIT) -> OutOfSample:
+    """Probabilities from the training issue's output: out-of-fold for train, the final model's
+    predictions (never trained on them) for the other splits. Samples are matched by sample_id."""
+    oof, predictions = _read_training_frames(report_dir)
+    if oof is None:
+        raise CurationError(f"no fold predictions at {report_dir / 'training' / 'oof.parquet'}: run the training "
+                            "with folds first (python -m training ...), or drop --from-folds to use the fast path")
+    rows = table[labelled_rows(table)]
+    classes = sorted(rows["label"].astype(str).unique())
+    frames = {train_split: oof.assign(split=train_split)}
+    if predictions is not None:
+        frames.update({str(s): f for s, f in predictions[predictions["split"] != train_split].groupby("split")})
+    result = OutOfSample(classes, {}, "folds")
+    for split in sorted(set(rows["split"].astype(str))):
+        if split not in frames:
+            result.skipped[split] = "no fold-model predictions for this split"
+            continue
+        joined = rows[rows["split"] == split].merge(frames[split].drop(columns=["label", "split"], errors="ignore"),
+                                                    on="sample_id", how="inner")
+        if joined.empty:
+            result.skipped[split] = "the training output names none of this split's samples (stale run?)"
+            continue
+        how = "out-of-fold predictions of the fold models" if split == train_split else "the trained model's predictions"
+        unmatched = int((rows["split"] == split).sum()) - len(joined)
+        if unmatched:  # samples added since the training run: said, not silently dropped
+            how += f"; {unmatched} samples not in the training output are not checked"
+        result.splits[split] = SplitProbabilities(
+            split, joined["sample_id"].astype(str).tolist(), _encode(joined["label"].astype(str), classes),
+            _probability_columns(joined, classes, f"training output for {split}"), how)
+    return result

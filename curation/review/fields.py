@@ -1,0 +1,86 @@
+"""Per-sample review fields, gathered from every stage's outputs under reports/<dataset>/.
+
+Pure pandas, no FiftyOne: each function returns a frame indexed by sample_id whose columns become
+sample fields. A stage whose outputs do not exist yet contributes nothing; its fields then stay
+empty on the FiftyOne dataset rather than failing the review.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from curation.checks.base import SEVERITIES
+
+
+def integrity_fields(report_dir: Path) -> pd.DataFrame:
+    """integrity_codes (list of finding codes) and integrity_severity (the worst) per sample."""
+    path = report_dir / "integrity" / "findings.csv"
+    if not path.is_file():
+        return pd.DataFrame()
+    findings = pd.read_csv(path, dtype=str, keep_default_na=False)
+    findings = findings[findings["sample_id"] != ""]
+    if findings.empty:
+        return pd.DataFrame()
+    rank = {severity: i for i, severity in enumerate(SEVERITIES)}
+    grouped = findings.groupby("sample_id")
+    return pd.DataFrame({
+        "integrity_codes": grouped["code"].apply(lambda codes: sorted(set(codes))),
+        "integrity_severity": grouped["severity"].apply(lambda s: min(s, key=rank.__getitem__)),
+    })
+
+
+def class_columns(frame: pd.DataFrame, prefix: str) -> list[str]:
+    return [c for c in frame.columns if c.startswith(prefix)]
+
+
+def classification_records(frame: pd.DataFrame) -> pd.Series:
+    """Per sample: (predicted label, confidence, logits list or None) from p_<class>/logit_<class> columns."""
+    probability_columns = class_columns(frame, "p_")
+    classes = [c.removeprefix("p_") for c in probability_columns]
+    logit_columns = [f"logit_{c}" for c in classes]
+    has_logits = all(c in frame.columns for c in logit_columns)
+    probabilities = frame[probability_columns].to_numpy(dtype="float64")
+    logits = frame[logit_columns].to_numpy(dtype="float64") if has_logits else np.log(np.clip(probabilities, 1e-12, 1))
+    best = probabilities.argmax(axis=1)
+    records = [(classes[b], float(probabilities[i, b]), logits[i].tolist()) for i, b in enumerate(best)]
+    return pd.Series(records, index=frame["sample_id"].to_numpy())
+
+
+def _read_parquet(path: Path) -> pd.DataFrame | None:
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def prediction_fields(report_dir: Path) -> pd.DataFrame:
+    """`predictions` (final model, non-train splits) and `fold_predictions` + `consensus_hard` (train)."""
+    training = report_dir / "training"
+    columns = {}
+    predictions = _read_parquet(training / "predictions.parquet")
+    if predictions is not None and len(predictions):
+        columns["predictions"] = classification_records(predictions)
+    oof = _read_parquet(training / "oof.parquet")
+    if oof is not None and len(oof):
+        columns["fold_predictions"] = classification_records(oof)
+        if "consensus_hard" in oof.columns:
+            columns["consensus_hard"] = pd.Series(oof["consensus_hard"].astype(bool).to_numpy(), index=oof["sample_id"])
+    return pd.DataFrame(columns)
+
+
+def label_issue_fields(report_dir: Path) -> pd.DataFrame:
+    """label_issue, label_issue_score and suggested_label from reports/<dataset>/label_issues/issues.csv."""
+    path = report_dir / "label_issues" / "issues.csv"
+    if not path.is_file():
+        return pd.DataFrame()
+    issues = pd.read_csv(path, dtype={"sample_id": str}).drop_duplicates("sample_id").set_index("sample_id")
+    return pd.DataFrame({
+        "label_issue": issues["is_issue"].astype(str).str.lower().isin(["true", "1"]),
+        "label_issue_score": issues["score"].astype(float),
+        "suggested_label": issues["suggested_label"].astype(str),
+    })
+
+
+def leak_fields(report_dir: Path) -> pd.DataFrame:
+    """Leak fields from the leakage audit's pairs (filled in once the audit's output format is read)."""
+    return pd.DataFrame()

@@ -1,0 +1,124 @@
+"""Optional third de-duplication step: the same picture, cropped, re-coloured or re-lit.
+
+pHash misses a copy cropped by 15 % or shifted in colour; a CNN's embedding does not. Each
+candidate that passed the exact and perceptual checks is embedded with `curation.embeddings`'
+model (the packaged ImageNet lite0 by default) and compared by cosine similarity with every existing
+sample and every image already kept. Vectors are cached by content (`ContentCache`, the same kind
+and parameters as `compute_embeddings`, keyed by the sha256 of the JPEG we write), so a kept image is
+never embedded twice and the dataset's own vectors are shared with the leakage audit.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from curation.cache import ContentCache
+from curation.embeddings import DEFAULT_EMBEDDING_MODEL, EMBEDDING_KIND, EMBEDDING_VERSION, compute_embeddings
+from curation.scrape.dedup import Duplicate
+
+EMBEDDING_REASON = "duplicate_embedding"
+
+
+def embedding_params(model_name: str = DEFAULT_EMBEDDING_MODEL) -> dict:
+    """The cache parameters `compute_embeddings` uses, so both read and write the same entries."""
+    return {"version": EMBEDDING_VERSION, "model": model_name, "weights": ""}
+
+
+class EmbeddingIndex:
+    """Unit vectors of every image a candidate must differ from; thread-safe, model loaded lazily."""
+
+    def __init__(self, threshold: float, cache: ContentCache, model_name: str = DEFAULT_EMBEDDING_MODEL):
+        self.threshold = threshold
+        self.cache = cache
+        self.model_name = model_name
+        self._vectors = np.zeros((0, 0), dtype="float32")
+        self._refs: list[str] = []
+        self._lock = threading.Lock()
+        self._model_lock = threading.Lock()
+        self._loaded = None
+        self._transform = None
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    def add(self, ref: str, vector: np.ndarray) -> None:
+        self.add_many([ref], np.asarray(vector)[None, :])
+
+    def add_many(self, refs: list[str], vectors: np.ndarray) -> None:
+        units = np.stack([_unit(v) for v in vectors]) if len(refs) else None
+        if units is None:
+            return
+        with self._lock:
+            self._vectors = units if not self._refs else np.vstack([self._vectors, units])
+            self._refs.extend(refs)
+
+    def find(self, vector: np.ndarray) -> Duplicate | None:
+        """The most similar indexed image when its cosine similarity reaches the threshold."""
+        with self._lock:
+            if not self._refs:
+                return None
+            similarities = self._vectors @ _unit(vector)
+            best = int(np.argmax(similarities))
+            similarity = round(float(similarities[best]), 4)
+            if similarity < self.threshold:
+                return None
+            return Duplicate(EMBEDDING_REASON, self._refs[best], 0,
+                             f"{self.model_name} embedding cosine similarity {similarity:.4f} "
+                             f"(threshold {self.threshold:g})", similarity=similarity)
+
+    def embed_jpeg(self, jpeg: bytes, sha256: str) -> np.ndarray:
+        """The vector of an image we would write, from the cache or the model (then cached)."""
+        params = embedding_params(self.model_name)
+        cached = self.cache.get_many(EMBEDDING_KIND, params, [sha256])
+        if sha256 in cached:
+            return cached[sha256]
+        vector = self._run([Image.open(io.BytesIO(jpeg)).convert("RGB")])[0]
+        self.cache.put_many(EMBEDDING_KIND, params, {sha256: vector}, fmt="npy")
+        return vector
+
+    def _run(self, images: list[Image.Image]) -> np.ndarray:
+        import torch
+
+        with self._model_lock:  # one forward at a time: the model is shared by the download threads
+            if self._loaded is None:
+                from timm.data import create_transform
+
+                from curation.models import load_model
+
+                self._loaded = load_model(self.model_name)
+                self._transform = create_transform(**self._loaded.data_config)
+            model = self._loaded.model
+            with torch.inference_mode():
+                batch = torch.stack([self._transform(image) for image in images])
+                features = model.forward_head(model.forward_features(batch), pre_logits=True)
+        return features.float().numpy()
+
+
+def index_existing(index: EmbeddingIndex, table: pd.DataFrame, root: Path, kept: list[tuple[str, Path, str]]) -> int:
+    """Add the dataset's readable samples (named by relative path, like the other duplicate_of values)
+    and the already kept scraped images, given as (ref, file, sha256). Returns how many were added."""
+    readable = table[table["load_error"] == ""] if len(table) else table
+    rows = pd.DataFrame({
+        "sample_id": [*readable["path"], *(ref for ref, _, _ in kept)],
+        "path": [*readable["path"], *(str(file) for _, file, _ in kept)],
+        "sha256": [*readable["sha256"], *(sha for _, _, sha in kept)],
+    }).drop_duplicates("sample_id")
+    if not len(rows):
+        return 0
+    rows["load_error"] = ""
+    embeddings = compute_embeddings(rows, root, cache=index.cache, model_name=index.model_name)
+    valid = embeddings.valid
+    index.add_many(list(rows["sample_id"][valid]), embeddings.vectors[valid])
+    return int(valid.sum())
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    vector = np.asarray(vector, dtype="float32").ravel()
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector

@@ -1,0 +1,22 @@
+import shutil
+
+import numpy as np
+
+from curation.dataset_scan import scan_dataset
+from curation.embeddings import compute_embeddings
+
+
+def test_embeddings_are_cached_aligned_and_nan_for_unreadable_rows(small_shoes, cache, reports_dir):
+    shutil.copyfile(small_shoes / "train" / "nike" / "38.jpg", small_shoes / "test" / "nike" / "copy.jpg")
+    (small_shoes / "test" / "nike" / "broken.jpg").write_bytes(b"not an image")
+    table = scan_dataset(small_shoes, reports_dir=reports_dir, cache=cache).table
+    first = compute_embeddings(table, small_shoes, cache=cache)
+    assert first.vectors.shape == (38, 1280) and first.computed == 36  # the copy shares its original's vector
+    by_path = dict(zip(table["path"], first.normalized()))
+    assert np.isnan(by_path["test/nike/broken.jpg"]).all()
+    np.testing.assert_allclose(by_path["test/nike/copy.jpg"], by_path["train/nike/38.jpg"])
+    different = float(by_path["train/nike/38.jpg"] @ by_path["train/adidas/38.jpg"])
+    assert different < 0.95
+    again = compute_embeddings(table, small_shoes, cache=cache)
+    assert again.computed == 0 and again.source == "cache"
+    np.testing.assert_array_equal(again.vectors, first.vectors)
