@@ -40,6 +40,24 @@ CHECKS: dict[str, CheckSpec] = {
             "curation.checks.integrity:run",
         ),
         CheckSpec(
+            "exact_duplicates",
+            "the same file bytes or the same decoded pixels, within or across splits",
+            "curation.checks.duplicates:ExactDuplicatesParams",
+            "curation.checks.duplicates:run_exact",
+        ),
+        CheckSpec(
+            "near_duplicates",
+            "edited copies (resized, cropped, flipped, recoloured...): mirror-aware hashes and embeddings",
+            "curation.leakage.params:LeakageParams",
+            "curation.checks.duplicates:run_near",
+        ),
+        CheckSpec(
+            "leakage",
+            "copies of a picture across splits (train/test leaks) and copies under two labels",
+            "curation.leakage.params:LeakageParams",
+            "curation.checks.duplicates:run_leakage",
+        ),
+        CheckSpec(
             "label_issues",
             "labels an out-of-sample model confidently disputes (cleanlab), plus Datalab outliers and near duplicates",
             "curation.label_issues.audit:LabelIssueParams",

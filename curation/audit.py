@@ -1,0 +1,76 @@
+"""`python -m curation.audit DATA`: the leakage audit (is the same picture in two splits?).
+
+Finds exact copies (same bytes or same decoded pixels), near-duplicates (mirror-aware perceptual
+hashes confirmed by embedding similarity, or a high embedding similarity alone) and similar
+images, within and across splits; copies across splits are leaks. Writes
+reports/<dataset>/leakage/{index.html, pairs.csv, summary.json, summary.md, leak_free.csv,
+similarity_histogram.png}. The dataset is only read, never modified.
+
+Exit codes: 0 done (no leak, or leaks without --fail-on-leak); 1 leaks across splits found and
+--fail-on-leak given; 2 bad input (message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from curation.cache import ContentCache
+from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli
+from curation.dataset_scan import scan_dataset
+from curation.leakage.params import HASH_METHODS, LeakageParams
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m curation.audit", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataset_arguments(parser)
+    d = LeakageParams()
+    parser.add_argument("--fail-on-leak", action="store_true", help="exit 1 when copies across splits exist (for CI)")
+    parser.add_argument("--cosine-near", type=float, default=d.cosine_near,
+                        help=f"embedding cosine at or above which a pair is a near-duplicate (default {d.cosine_near})")
+    parser.add_argument("--cosine-support", type=float, default=d.cosine_support,
+                        help=f"cosine that confirms a strict hash match as a near-duplicate (default {d.cosine_support})")
+    parser.add_argument("--cosine-similar", type=float, default=d.cosine_similar,
+                        help=f"cosine at or above which a pair is shown as similar, not a leak (default {d.cosine_similar})")
+    parser.add_argument("--hash-strict", type=int, default=d.hash_strict,
+                        help=f"Hamming distance of a strict hash match (default {d.hash_strict})")
+    parser.add_argument("--hash-max-distance", type=int, default=d.hash_max_distance,
+                        help=f"Hamming distance for 'similar' when embeddings are off (default {d.hash_max_distance})")
+    parser.add_argument("--hash-methods", default=",".join(d.hash_methods),
+                        help=f"comma-separated, some of {','.join(HASH_METHODS)} (default {','.join(d.hash_methods)})")
+    parser.add_argument("--neighbours", type=int, default=d.neighbours, help=f"k nearest neighbours searched (default {d.neighbours})")
+    parser.add_argument("--model", default=d.model, help=f"timm backbone for embeddings (default {d.model})")
+    parser.add_argument("--weights", type=Path, help="a weights file for --model")
+    parser.add_argument("--no-embeddings", action="store_true", help="hashes only (fast, less precise)")
+    return parser
+
+
+def params_from_args(args: argparse.Namespace) -> LeakageParams:
+    return LeakageParams(
+        cosine_near=args.cosine_near, cosine_support=args.cosine_support, cosine_similar=args.cosine_similar,
+        hash_methods=tuple(m.strip() for m in args.hash_methods.split(",") if m.strip()),
+        hash_strict=args.hash_strict, hash_max_distance=args.hash_max_distance, neighbours=args.neighbours,
+        model=args.model, weights=str(args.weights) if args.weights else None, use_embeddings=not args.no_embeddings,
+    ).validate()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from curation.leakage import audit_leakage, write_leakage_report
+    from curation.leakage.report import print_summary
+
+    args = build_parser().parse_args(argv)
+    params = params_from_args(args)
+    with ContentCache(args.cache_dir) as cache:
+        scanned = scan_dataset(args.data, csv=args.csv, name=args.name, reports_dir=args.reports_dir,
+                               cache=cache, workers=args.workers)
+        result = audit_leakage(scanned.table, scanned.dataset.root, cache=cache, params=params, workers=args.workers)
+    out_dir = scanned.report_dir / "leakage"
+    summary = write_leakage_report(result, scanned.table, out_dir, dataset=scanned.name, root=scanned.dataset.root)
+    print_summary(summary, out_dir, stream=sys.stdout)
+    return EXIT_FINDINGS if args.fail_on_leak and summary["leaks"]["pairs"] else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

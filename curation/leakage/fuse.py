@@ -1,0 +1,136 @@
+"""One decision per pair of images from the three signals, and copy groups.
+
+Kinds, most certain first:
+- exact: the same file bytes, or the same decoded pixels;
+- near_duplicate: the same picture after some edit: at least inliers_near keypoint matches under
+  one similarity transform (mirror included); or embedding cosine >= cosine_near; or a strict
+  perceptual-hash match (mirror included) or inliers_support keypoint matches, confirmed by
+  cosine >= cosine_support; or inliers_support keypoint matches with a hash within
+  hash_max_distance (a washed-out copy keeps its shapes but loses its embedding). A hash match alone is not trusted: white-background product shots of
+  different shoes hash alike;
+- similar: cosine >= cosine_similar but below the near-duplicate rules: a different photo of a
+  similar object, kept for context and never called a leak.
+Without embeddings (use_embeddings=False) the hash decides alone: <= hash_strict is a
+near-duplicate, <= hash_max_distance similar.
+A pair across splits of kind exact or near_duplicate is a leak; the same picture under two labels
+is also a label conflict. Copies are grouped by connected components over leak-kind pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from curation.leakage.params import LeakageParams, split_rank
+
+KINDS = ("exact", "near_duplicate", "similar")
+COPY_KINDS = ("exact", "near_duplicate")
+PAIR_COLUMNS = [
+    "group", "kind", "signal", "score", "cosine", "hash_distance", "inliers", "mirrored", "cross_split", "leak",
+    "label_conflict", "sample_id_a", "split_a", "label_a", "path_a", "sample_id_b", "split_b", "label_b", "path_b",
+]
+
+
+def candidate_pairs(*arrays: np.ndarray) -> np.ndarray:
+    """Union of (a, b) position arrays, each row sorted, duplicates removed."""
+    stacked = [np.sort(np.asarray(p, dtype="int64").reshape(-1, 2), axis=1) for p in arrays]
+    joined = np.concatenate(stacked) if stacked else np.zeros((0, 2), dtype="int64")
+    return np.unique(joined, axis=0) if len(joined) else joined
+
+
+def decide(exact_signal: np.ndarray, cosine: np.ndarray, hash_distance: np.ndarray, hash_mirrored: np.ndarray,
+           inliers: np.ndarray, inliers_mirrored: np.ndarray, params: LeakageParams) -> tuple[np.ndarray, np.ndarray]:
+    """Kind ('' for no relation) and the signal that caught each pair. inliers is -1 where not verified."""
+    n = len(cosine)
+    have_cosine = ~np.isnan(cosine)
+    cos = np.where(have_cosine, cosine, -np.inf)
+    strict = hash_distance <= params.hash_strict
+    hash_name = np.where(hash_mirrored, "hash(mirror)", "hash").astype(object)
+    keypoint_name = np.where(inliers_mirrored, "keypoints(mirror)", "keypoints").astype(object)
+    kind = np.full(n, "", dtype=object)
+    signal = np.full(n, "", dtype=object)
+
+    def assign(mask, k, s):
+        mask = mask & (kind == "")
+        kind[mask] = k
+        signal[mask] = s[mask] if isinstance(s, np.ndarray) else s
+
+    assign(exact_signal != "", "exact", "exact:" + exact_signal.astype(object))
+    assign(inliers >= params.inliers_near, "near_duplicate", keypoint_name)
+    assign((cos >= params.cosine_near) & strict, "near_duplicate", "embedding+" + hash_name)
+    assign(cos >= params.cosine_near, "near_duplicate", "embedding")
+    assign(strict & (cos >= params.cosine_support), "near_duplicate", hash_name + "+embedding")
+    assign((inliers >= params.inliers_support) & (cos >= params.cosine_support), "near_duplicate",
+           keypoint_name + "+embedding")
+    assign((inliers >= params.inliers_support) & (hash_distance <= params.hash_max_distance), "near_duplicate",
+           keypoint_name + "+" + hash_name)
+    assign(strict & ~have_cosine, "near_duplicate", hash_name)
+    assign(cos >= params.cosine_similar, "similar", "embedding")
+    assign(~have_cosine & (hash_distance <= params.hash_max_distance), "similar", hash_name)
+    return kind, signal
+
+
+def copy_groups(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Connected-component label per table position over the given pairs (-1: in no pair)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    labels = np.full(n, -1, dtype="int64")
+    if not len(pairs):
+        return labels
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, components = connected_components(graph, directed=False)
+    involved = np.unique(pairs.ravel())
+    labels[involved] = components[involved]
+    return labels
+
+
+def pair_frame(table: pd.DataFrame, pairs: np.ndarray, kind: np.ndarray, signal: np.ndarray, cosine: np.ndarray,
+               hash_distance: np.ndarray, inliers: np.ndarray) -> pd.DataFrame:
+    """The pairs as rows, oriented so that side a is the earlier split (train first), most certain first."""
+    keep = kind != ""
+    pairs, kind, signal = pairs[keep], kind[keep], signal[keep]
+    cosine, hash_distance, inliers = cosine[keep], hash_distance[keep], inliers[keep]
+    mirrored = np.array(["mirror" in s for s in signal], dtype=bool)
+    order = [(split_rank(split), path) for split, path in zip(table["split"], table["path"])]
+    swap = np.array([order[b] < order[a] for a, b in pairs], dtype=bool)
+    a = np.where(swap, pairs[:, 1], pairs[:, 0]) if len(pairs) else pairs[:, 0]
+    b = np.where(swap, pairs[:, 0], pairs[:, 1]) if len(pairs) else pairs[:, 1]
+    frame = pd.DataFrame({"kind": kind, "signal": signal, "cosine": cosine.astype("float64"),
+                          "hash_distance": hash_distance.astype("int64"), "inliers": inliers.astype("int64"),
+                          "mirrored": mirrored,
+                          "_a": a, "_b": b})
+    frame["score"] = _certainty(frame)
+    for side, column in (("a", "_a"), ("b", "_b")):
+        rows = table.iloc[frame[column].to_numpy()]
+        for field in ("sample_id", "split", "label", "path"):
+            frame[f"{field}_{side}"] = rows[field].to_numpy()
+    frame["cross_split"] = frame["split_a"] != frame["split_b"]
+    copy = frame["kind"].isin(COPY_KINDS)
+    frame["leak"] = copy & frame["cross_split"]
+    frame["label_conflict"] = copy & (frame["label_a"] != frame["label_b"])
+    frame["_kind_rank"] = frame["kind"].map({k: i for i, k in enumerate(KINDS)})
+    frame = frame.sort_values(["_kind_rank", "score", "path_a", "path_b"], ascending=[True, False, True, True])
+    return _number_groups(table, frame).reset_index(drop=True)
+
+
+def _certainty(frame: pd.DataFrame) -> np.ndarray:
+    """A score in [0, 1] to sort by: exact 1; otherwise the strongest of the signals, each mapped to [0, 1)."""
+    keypoints = np.clip(frame["inliers"].to_numpy(), 0, None) / (np.clip(frame["inliers"].to_numpy(), 0, None) + 50)
+    cosine = frame["cosine"].fillna(0).clip(0, 1).to_numpy() * 0.999
+    hashes = (1 - frame["hash_distance"].to_numpy() / 64) * 0.99
+    best = np.maximum.reduce([keypoints, cosine, np.where(frame["cosine"].isna(), hashes, 0)])
+    return np.where(frame["kind"] == "exact", 1.0, best)
+
+
+def _number_groups(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Copy groups numbered 1, 2, ... in the order of their most certain pair; 0 for 'similar' pairs."""
+    copy = frame["kind"].isin(COPY_KINDS).to_numpy()
+    components = copy_groups(len(table), frame.loc[copy, ["_a", "_b"]].to_numpy())
+    component_of_pair = np.where(copy, components[frame["_a"].to_numpy()], -1)
+    numbering: dict[int, int] = {}
+    for component in component_of_pair:
+        if component >= 0 and component not in numbering:
+            numbering[component] = len(numbering) + 1
+    frame["group"] = [numbering.get(c, 0) for c in component_of_pair]
+    return frame.drop(columns=["_kind_rank", "_a", "_b"])[PAIR_COLUMNS]

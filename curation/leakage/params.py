@@ -1,0 +1,70 @@
+"""The leakage audit's settings, with the thresholds the benchmark calibrated (bench/RESULTS.md:
+bench/bench_leakage_quality.py sweeps them; these are its best setting with no false positive).
+
+Every report writes these back out, so a run can be reproduced and a threshold argued about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from curation.embeddings import DEFAULT_EMBEDDING_MODEL
+from curation.errors import CurationError
+
+HASH_METHODS = ("phash", "dhash", "whash", "ahash")
+SPLIT_ORDER = ("train", "valid", "val", "validation", "test")
+
+
+@dataclass
+class LeakageParams:
+    # Embedding signal: cosine similarity of L2-normalised backbone features.
+    cosine_near: float = 0.90  # at or above: a near-duplicate on the embedding alone
+    cosine_support: float = 0.85  # at or above: a near-duplicate when a strict hash or keypoint match agrees
+    cosine_similar: float = 0.80  # at or above: "similar but different", kept for context
+    # Perceptual-hash signal (Hamming distance between 64-bit hashes, the mirror image included).
+    hash_methods: tuple[str, ...] = ("phash",)
+    hash_strict: int = 4  # at or below, with cosine_support: a near-duplicate
+    hash_max_distance: int = 10  # candidates to verify by keypoints; 'similar' when embeddings are off
+    # Keypoint signal: ORB matches consistent with one similarity transform (RANSAC inliers),
+    # computed for candidate pairs only (nearest neighbours and hash matches).
+    verify: bool = True
+    orb_features: int = 500
+    inliers_near: int = 40  # at or above: a near-duplicate on the keypoints alone
+    inliers_support: int = 20  # at or above, with cosine_support or a hash match: a near-duplicate
+    # Search.
+    neighbours: int = 5  # k nearest neighbours per query image and split
+    exact_search_limit: int = 50_000  # above this many vectors, an approximate (HNSW) index
+    model: str = DEFAULT_EMBEDDING_MODEL
+    weights: str | None = None
+    use_embeddings: bool = True
+    similar_shown: int = 200  # "similar" pairs drawn in the HTML report (all are in pairs.csv)
+
+    def validate(self) -> "LeakageParams":
+        for name in ("cosine_near", "cosine_support", "cosine_similar"):
+            value = getattr(self, name)
+            if not -1.0 <= value <= 1.0:
+                raise CurationError(f"{name} must be a cosine similarity in [-1, 1], not {value}")
+        if self.cosine_support > self.cosine_near:
+            raise CurationError(f"cosine_support ({self.cosine_support}) must not exceed cosine_near ({self.cosine_near})")
+        unknown = set(self.hash_methods) - set(HASH_METHODS)
+        if unknown or not self.hash_methods:
+            raise CurationError(f"hash_methods must be some of {HASH_METHODS}, not {list(self.hash_methods)}")
+        if self.inliers_support > self.inliers_near or self.inliers_support < 1 or self.orb_features < 50:
+            raise CurationError("need 1 <= inliers_support <= inliers_near and orb_features >= 50")
+        for name in ("hash_strict", "hash_max_distance"):
+            value = getattr(self, name)
+            if not 0 <= value <= 64:
+                raise CurationError(f"{name} must be a Hamming distance in [0, 64], not {value}")
+        if self.neighbours < 1:
+            raise CurationError(f"neighbours must be at least 1, not {self.neighbours}")
+        return self
+
+
+def split_rank(split: str) -> tuple[int, str]:
+    """Train first, then validation, then test, then any other split by name."""
+    lowered = split.lower()
+    return (SPLIT_ORDER.index(lowered) if lowered in SPLIT_ORDER else len(SPLIT_ORDER), lowered)
+
+
+def is_train(split: str) -> bool:
+    return split.lower() == "train"

@@ -1,0 +1,150 @@
+"""The whole audit on a sample table: exact groups, perceptual hashes, embedding neighbours,
+fused into one decision per pair, plus copy groups, label conflicts and the leak-free view."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from curation.cache import ContentCache
+from curation.leakage.exact import exact_pairs
+from curation.leakage.fuse import candidate_pairs, decide, pair_frame
+from curation.leakage.leak_free import leak_free_view
+from curation.leakage.params import LeakageParams, split_rank
+from curation.leakage.perceptual import compute_hashes, hash_candidate_pairs, hash_distances
+from curation.leakage.similarity import neighbour_pairs
+
+
+@dataclass
+class LeakageResult:
+    params: LeakageParams
+    pairs: pd.DataFrame  # PAIR_COLUMNS, most certain first
+    leak_free: pd.DataFrame  # LEAK_FREE_COLUMNS
+    nearest_within: np.ndarray  # per table row: best cosine to another sample of its split (NaN: none)
+    nearest_across: np.ndarray  # per table row: best cosine to a sample of another split
+    embedding_model: str = ""
+    embedding_source: str = ""
+    index_kind: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    computed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def leaks(self) -> pd.DataFrame:
+        return self.pairs[self.pairs["leak"]]
+
+
+def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, params: LeakageParams | None = None,
+                  workers: int = 2) -> LeakageResult:
+    """Find every exact, near-duplicate and similar pair of images in the table, within and across splits.
+
+    `table` is the sample table (curation.sample_table); unreadable rows take part only in the
+    file-hash comparison. The dataset is only read.
+    """
+    params = (params or LeakageParams()).validate()
+    table = table.reset_index(drop=True)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    exact = exact_pairs(table)
+    timings["exact"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    hashes = compute_hashes(table, root, cache=cache, methods=tuple(params.hash_methods), workers=workers)
+    hash_pairs = hash_candidate_pairs(hashes, params.hash_max_distance)
+    timings["hashes"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    vectors, valid, model_source, embedded, neighbours = _embedding_neighbours(table, root, cache, params)
+    timings["embeddings_and_search"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    pairs = candidate_pairs(exact[["a", "b"]].to_numpy(), hash_pairs,
+                            neighbours.pairs if neighbours is not None else np.zeros((0, 2)))
+    a, b = pairs[:, 0], pairs[:, 1]
+    exact_lookup = {(x, y): s for x, y, s in exact.itertuples(index=False)}
+    exact_signal = np.array([exact_lookup.get((x, y), "") for x, y in zip(a, b)], dtype=object)
+    cosine = np.full(len(pairs), np.nan, dtype="float32")
+    if vectors is not None:
+        both = valid[a] & valid[b]
+        cosine[both] = np.einsum("ij,ij->i", vectors[a[both]], vectors[b[both]])
+    distance, hash_mirrored = hash_distances(hashes, a, b)
+    nearest = _is_nearest(pairs, neighbours)
+    settled = (cosine >= params.cosine_near) | ((distance <= params.hash_strict) & (cosine >= params.cosine_support))
+    worth_verifying = (exact_signal == "") & ~settled & (nearest | (cosine >= params.cosine_similar)
+                                                         | (distance <= params.hash_max_distance))
+    timings["candidates"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    inliers, inliers_mirrored, verified_now = _verify(table, root, cache, params, pairs, worth_verifying, workers)
+    timings["verify"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    kind, signal = decide(exact_signal, cosine, distance, hash_mirrored, inliers, inliers_mirrored, params)
+    frame = pair_frame(table, pairs, kind, signal, cosine, distance, inliers)
+    timings["fuse"] = time.perf_counter() - clock
+
+    n = len(table)
+    empty = np.full(n, np.nan, dtype="float32")
+    return LeakageResult(
+        params=params, pairs=frame, leak_free=leak_free_view(table, frame),
+        nearest_within=neighbours.nearest_within if neighbours is not None else empty,
+        nearest_across=neighbours.nearest_across if neighbours is not None else empty,
+        embedding_model=params.model if vectors is not None else "",
+        embedding_source=model_source, index_kind=neighbours.index_kind if neighbours is not None else {},
+        timings=timings, computed={"hashes": hashes.computed, "embeddings": embedded, "keypoints": verified_now,
+                                   "pairs_verified": int((inliers >= 0).sum())},
+    )
+
+
+def _embedding_neighbours(table, root, cache, params):
+    """(unit vectors, valid mask, weights source, images embedded now, NeighbourPairs), or Nones."""
+    if not params.use_embeddings:
+        return None, None, "", 0, None
+    from curation.embeddings import compute_embeddings
+
+    embeddings = compute_embeddings(table, root, cache=cache, model_name=params.model,
+                                    weights=Path(params.weights) if params.weights else None)
+    if embeddings.vectors.shape[1] == 0:  # nothing readable
+        return None, None, embeddings.source, embeddings.computed, None
+    vectors, valid = embeddings.normalized(), embeddings.valid
+    order = sorted(table["split"].unique(), key=split_rank)
+    neighbours = neighbour_pairs(vectors, valid, list(table["split"]), k=params.neighbours,
+                                 exact_limit=params.exact_search_limit, split_order=order)
+    return vectors, valid, embeddings.source, embeddings.computed, neighbours
+
+
+def _is_nearest(pairs: np.ndarray, neighbours) -> np.ndarray:
+    """Whether each pair is a nearest-neighbour pair (rank 0) of the embedding search."""
+    if neighbours is None or not len(pairs):
+        return np.zeros(len(pairs), dtype=bool)
+    first = neighbours.pairs[neighbours.rank == 0]
+    return (pd.MultiIndex.from_arrays([pairs[:, 0], pairs[:, 1]])
+            .isin(pd.MultiIndex.from_arrays([first[:, 0], first[:, 1]])))
+
+
+def _verify(table, root, cache, params, pairs, worth_verifying, workers):
+    """Keypoint inliers for the pairs worth it (-1: not verified): not already settled as copies by
+    cheaper signals, and either an image's nearest neighbour, or similar by embedding or hash.
+    Copies are nearest neighbours in the benchmark; verifying every k-NN pair would cost k times
+    more for nothing."""
+    inliers = np.full(len(pairs), -1, dtype="int64")
+    mirrored = np.zeros(len(pairs), dtype=bool)
+    todo = np.flatnonzero(worth_verifying) if params.verify else np.zeros(0, dtype="int64")
+    if not len(todo):
+        return inliers, mirrored, 0
+    from curation.leakage.verify import compute_keypoints, verify_pairs
+
+    keypoints = compute_keypoints(table, root, pairs[todo].ravel(), cache=cache, n_features=params.orb_features,
+                                  workers=workers)
+    inliers[todo], mirrored[todo] = verify_pairs(pairs[todo], keypoints, enough=params.inliers_near, workers=workers)
+    return inliers, mirrored, keypoints.computed
+
+
+def params_record(params: LeakageParams) -> dict:
+    record = asdict(params)
+    record["hash_methods"] = list(params.hash_methods)
+    return record

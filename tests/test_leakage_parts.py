@@ -1,0 +1,105 @@
+"""The audit's parts on their own: search indexes, mirror-aware hashes, the check registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from curation.checks import get_check
+from curation.checks.base import CheckContext
+from curation.dataset_scan import scan_dataset
+from curation.leakage.fuse import copy_groups
+from curation.leakage.perceptual import compute_hashes, hash_candidate_pairs, hash_distances
+from curation.leakage.planting import plant_copy
+from curation.leakage.similarity import neighbour_pairs
+
+
+def _clustered_vectors(n_clusters=60, per_cluster=3, dim=32, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_clusters, dim))
+    vectors = np.repeat(centres, per_cluster, axis=0) + rng.normal(scale=0.05, size=(n_clusters * per_cluster, dim))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    splits = ["train", "test", "train"] * n_clusters
+    return vectors.astype("float32"), splits
+
+
+def test_approximate_index_finds_the_same_close_pairs_as_the_exact_one():
+    vectors, splits = _clustered_vectors()
+    valid = np.ones(len(vectors), dtype=bool)
+    exact = neighbour_pairs(vectors, valid, splits, k=3, exact_limit=10_000, split_order=["train", "test"])
+    approx = neighbour_pairs(vectors, valid, splits, k=3, exact_limit=10, split_order=["train", "test"])
+    assert set(approx.index_kind.values()) == {"ivf"} and set(exact.index_kind.values()) == {"flat"}
+    close = lambda r: {tuple(p) for p, s in zip(r.pairs, r.cosine) if s > 0.9}
+    assert close(exact) == close(approx)
+    assert len(close(exact)) == 60 * 3  # every pair inside each cluster of three
+    # each test vector's nearest train vector is its cluster-mate
+    test = np.flatnonzero(np.array(splits) == "test")
+    assert np.all(exact.nearest_across[test] > 0.9)
+    assert np.isnan(exact.nearest_across[np.array(splits) == "train"]).all()
+
+
+def test_mirror_hash_matches_a_flipped_copy_that_the_plain_hash_misses(tmp_path, shoes_root, cache):
+    source = sorted((shoes_root / "train" / "converse").iterdir())[3]
+    root = tmp_path / "data"
+    (root / "train" / "converse").mkdir(parents=True)
+    Image.open(source).save(root / "train" / "converse" / "a.jpg")
+    plant_copy(source, root / "test" / "converse", "hflip", stem="b")
+    table = scan_dataset(root, reports_dir=tmp_path / "reports", cache=cache).table
+    hashes = compute_hashes(table, root, cache=cache, methods=("phash", "dhash"))
+    distance, mirrored = hash_distances(hashes, np.array([0]), np.array([1]))
+    plain = np.unpackbits(hashes.codes["phash"][0] ^ hashes.codes["phash"][1]).sum()
+    assert distance[0] <= 4 and mirrored[0] and plain > 10
+    assert {tuple(p) for p in hash_candidate_pairs(hashes, 4)} == {(0, 1)}
+    assert cache.count("perceptual_hash") == 2 * 2  # two images, two methods, cached
+    again = compute_hashes(table, root, cache=cache, methods=("phash", "dhash"))
+    assert again.computed == 0
+
+
+def test_copy_groups_are_connected_components():
+    groups = copy_groups(6, np.array([[0, 1], [1, 2], [4, 5]]))
+    assert groups[0] == groups[1] == groups[2] != groups[4] == groups[5]
+    assert groups[3] == -1
+
+
+def test_duplicate_checks_in_the_registry(small_shoes, tmp_path, tmp_path_factory):
+    import shutil
+
+    from curation.cache import ContentCache
+
+    cache = ContentCache(tmp_path_factory.getbasetemp() / "leakage-cache")  # shared: images embedded once
+
+    train = sorted((small_shoes / "train" / "nike").iterdir())
+    shutil.copyfile(train[0], small_shoes / "train" / "nike" / "again.jpg")  # within train: a warning
+    plant_copy(train[1], small_shoes / "test" / "nike", "jpeg_q30")  # across: an error
+    (small_shoes / "test" / "nike" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    scanned = scan_dataset(small_shoes, reports_dir=tmp_path / "reports", cache=cache)
+    context = CheckContext(small_shoes, "small_shoes", None, cache)
+    exact = get_check("exact_duplicates")(scanned.table, context=context)
+    assert exact.counts_by_code() == {"exact": 1} and exact.count("warning") == 1
+    leakage = get_check("leakage")(scanned.table, context=context)
+    assert leakage.counts_by_code() == {"leak_near_duplicate": 1} and leakage.count("error") == 1
+    assert leakage.findings["path"].iloc[0].endswith("_jpeg_q30.jpg")
+    assert leakage.summary["samples_to_drop"] == 1
+    near = get_check("near_duplicates")(scanned.table, context=context)
+    assert near.count() == 1
+    with pytest.raises(Exception, match="CheckContext"):
+        get_check("leakage")(scanned.table, context=None)
+    cache.close()
+
+
+def test_unreadable_files_are_compared_by_bytes_and_never_crash_the_audit(tmp_path, cache):
+    from curation.leakage import audit_leakage
+
+    root = tmp_path / "broken"
+    for split in ("train", "test"):
+        (root / split / "nike").mkdir(parents=True)
+        (root / split / "nike" / "same.jpg").write_bytes(b"\xff\xd8 truncated")
+    (root / "test" / "nike" / "other.jpg").write_bytes(b"not an image at all")
+    table = scan_dataset(root, reports_dir=tmp_path / "reports", cache=cache).table
+    assert (table["load_error"] != "").all()
+    result = audit_leakage(table, root, cache=cache)
+    assert len(result.pairs) == 1
+    pair = result.pairs.iloc[0]
+    assert pair["signal"] == "exact:file" and pair["leak"]
+    assert result.leak_free["drop"].sum() == 1 and len(result.leak_free) == 2
