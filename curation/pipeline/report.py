@@ -53,8 +53,8 @@ def _integrity(report_dir: Path) -> str:
     if summary is None:
         return _not_run("scan")
     rows = [{"code": code, "count": count} for code, count in summary.get("by_code", {}).items()]
-    body = (f"<p>{summary['readable']} readable, {summary['unreadable']} unreadable; findings by severity: "
-            f"{escape(summary['counts_by_severity'])}.</p>")
+    severities = ", ".join(f"{count} {severity}" for severity, count in summary["counts_by_severity"].items())
+    body = f"<p>{summary['readable']} readable, {summary['unreadable']} unreadable; findings: {escape(severities)}.</p>"
     body += table_html(rows, ["code", "count"]) if rows else "<p>No integrity findings.</p>"
     return body + _link("integrity/index.html", "Every finding, with its image")
 
@@ -96,7 +96,8 @@ def _model(report_dir: Path) -> str:
     if model is None:
         return _not_run("train")
     body = (f"<p>Model <code>{escape(model.get('arch'))}</code>, weights from {escape(model.get('weights_source'))}, "
-            f"{escape(model.get('image_size'))} px, trained on {escape(model.get('n_train', ''))} images.</p>")
+            f"{escape(model.get('image_size'))} px, trained on {escape(model.get('training_data', {}).get('n_samples', '?'))} "
+            "images.</p>")
     if metrics is None:
         return body + _not_run("evaluate")
     rows = []

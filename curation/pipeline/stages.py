@@ -68,8 +68,8 @@ def _audit(ctx: RunContext) -> dict[str, Any]:
     result = audit_leakage(scanned.table, scanned.dataset.root, cache=ctx.cache)
     summary = write_leakage_report(result, scanned.table, ctx.report_dir / "leakage", dataset=scanned.name,
                                    root=scanned.dataset.root)
-    return {"leak_pairs": summary["leaks"]["pairs"], "copy_groups": summary.get("copy_groups", {}).get("count")
-            if isinstance(summary.get("copy_groups"), dict) else summary.get("copy_groups")}
+    return {"leak_pairs": summary["leaks"]["pairs"], "copy_groups": summary["groups"]["count"],
+            "samples_to_drop": summary["leaks"]["samples_to_drop"]}
 
 
 # --- train: fine-tune (and K fold models), or reuse a model trained on the same data ----------------
@@ -89,7 +89,7 @@ def _train(ctx: RunContext) -> dict[str, Any]:
     run = train_dataset(ctx.scanned, train_config(settings), cache=ctx.cache, folds=settings.folds, evaluate=False,
                         out_dir=ctx.training_dir)
     return {"arch": run.metadata.get("arch"), "weights": run.metadata.get("weights_source"),
-            "data_hash": run.metadata.get("data_hash"), "folds": settings.folds}
+            "data_hash": run.metadata.get("training_data", {}).get("hash"), "folds": settings.folds}
 
 
 # --- evaluate: every non-train split, full and leak-free ------------------------------------------

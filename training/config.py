@@ -1,0 +1,76 @@
+"""Every setting of a training run, resolved in one place and written into model.json."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ARCH = "convnext_tiny"
+OFFLINE_PRETRAINED_ARCH = "tf_efficientnet_lite0"
+RESIZE_METHODS = ("squish", "crop", "pad")
+
+
+@dataclass
+class AugmentConfig:
+    """The augmentations the original project tried (rotation, zoom) plus a random resized crop.
+
+    `max_rotate` 0 and `min_zoom` == `max_zoom` == 1 turn the affine part off; `crop_min_scale`
+    0 turns the random resized crop off (a plain resize is used instead).
+    """
+
+    max_rotate: float = 15.0
+    min_zoom: float = 0.8
+    max_zoom: float = 1.2
+    crop_min_scale: float = 0.75
+    flip: bool = True
+    max_lighting: float = 0.2
+
+    def enabled(self) -> bool:
+        return bool(self.max_rotate or self.min_zoom != 1 or self.max_zoom != 1 or self.flip or self.max_lighting)
+
+
+@dataclass
+class TrainConfig:
+    arch: str = DEFAULT_ARCH
+    weights: Path | None = None  # a local weights file (state dict) for `arch`
+    # True: pretrained weights required; False: random initialisation; None: pretrained where
+    # weights can be found (file, hub, packaged lite0), random initialisation otherwise.
+    pretrained: bool | None = None
+    image_size: int = 224
+    resize_method: str = "squish"
+    epochs: int = 5  # epochs with the whole network trainable
+    frozen_epochs: int = 1  # epochs training the head only (pretrained weights only)
+    lr: float = 2e-3
+    lr_mult: float = 100.0  # discriminative rates after unfreezing: the earliest layers get lr / lr_mult
+    batch_size: int = 32
+    weight_decay: float | None = None  # fastai's default when None
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    select_best: bool = True  # keep the epoch with the lowest validation error (SaveModelCallback)
+    seed: int = 42
+    threads: int = 0  # torch threads; 0: every core this process may use
+    # The split monitored during training and used to keep the best epoch: "auto" is the split named
+    # valid/validation/val when present, else "none" (no validation, the last epoch is kept).
+    valid_split: str = "auto"
+    mixed_precision: bool = True  # only ever used on a GPU
+
+    def __post_init__(self) -> None:
+        if self.resize_method not in RESIZE_METHODS:
+            raise ValueError(f"resize_method must be one of {RESIZE_METHODS}, not {self.resize_method!r}")
+        if self.image_size < 32:
+            raise ValueError(f"image_size must be at least 32 pixels, not {self.image_size}")
+        if self.epochs < 0 or self.frozen_epochs < 0:
+            raise ValueError("epochs and frozen_epochs must not be negative")
+        if self.lr_mult < 1:
+            raise ValueError(f"lr_mult must be at least 1, not {self.lr_mult}")
+
+    def resolved_threads(self) -> int:
+        if self.threads > 0:
+            return self.threads
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["weights"] = str(self.weights) if self.weights else None
+        return data

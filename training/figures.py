@@ -1,0 +1,90 @@
+"""The pictures of an evaluation: a confusion matrix and a grid of the worst-predicted images.
+
+Figures have a fixed size in pixels (no tight bounding box), so a reader and a test both know
+what to expect: `confusion_figure_pixels(n_classes)` and `top_losses_figure_pixels(n, columns)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from curation.image_io import load_rgb
+
+DPI = 100
+
+
+def confusion_figure_pixels(n_classes: int) -> tuple[int, int]:
+    side = 3 + 0.6 * n_classes
+    return (round(side * DPI), round(side * DPI))
+
+
+def top_losses_figure_pixels(n_images: int, columns: int = 4) -> tuple[int, int]:
+    rows = max(1, -(-n_images // columns))
+    return (round(columns * 2.6 * DPI), round(rows * 2.9 * DPI))
+
+
+def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, *, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width, height = confusion_figure_pixels(len(classes))
+    figure, axes = plt.subplots(figsize=(width / DPI, height / DPI), dpi=DPI)
+    axes.imshow(matrix, cmap="Blues")
+    threshold = matrix.max() / 2 if matrix.size and matrix.max() else 0
+    for (i, j), count in np.ndenumerate(matrix):
+        axes.text(j, i, str(count), ha="center", va="center", color="white" if count > threshold else "black")
+    axes.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    axes.set_yticks(range(len(classes)), classes)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("actual")
+    axes.set_title(title, fontsize=10)
+    figure.subplots_adjust(left=0.25, bottom=0.25, right=0.95, top=0.9)
+    return _save(figure, path)
+
+
+def plot_top_losses(rows: pd.DataFrame, root: Path, path: Path, *, title: str, columns: int = 4) -> Path:
+    """Thumbnails of `rows` (path, label, predicted, loss, p_<predicted>), in the order given.
+
+    A `caption` column, when present, replaces the default "label -> predicted / loss, p" caption.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width, height = top_losses_figure_pixels(len(rows), columns)
+    n_rows = max(1, -(-len(rows) // columns))
+    figure, grid = plt.subplots(n_rows, columns, figsize=(width / DPI, height / DPI), dpi=DPI, squeeze=False)
+    for axes in grid.flat:
+        axes.axis("off")
+    for axes, row in zip(grid.flat, rows.itertuples()):
+        try:
+            axes.imshow(load_rgb(root / row.path))
+        except Exception:  # noqa: BLE001 - a file gone since the scan: say so in its cell
+            axes.text(0.5, 0.5, "unreadable", ha="center", va="center")
+        caption = getattr(row, "caption", None)
+        if caption is None:
+            confidence = getattr(row, f"p_{row.predicted}", float("nan"))
+            caption = f"{row.label} -> {row.predicted}\nloss {row.loss:.2f}  p {confidence:.2f}"
+        axes.set_title(caption, fontsize=8)
+    if rows.empty:
+        grid.flat[0].text(0.5, 0.5, "no samples", ha="center", va="center")
+    figure.suptitle(title, fontsize=10)
+    figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.85 if n_rows == 1 else 0.9, hspace=0.45)
+    return _save(figure, path)
+
+
+def _save(figure, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(temporary, dpi=DPI)
+    plt.close(figure)
+    temporary.replace(path)
+    return path

@@ -1,0 +1,214 @@
+"""A fastai learner on a timm architecture, its weights from the shared model loader, and fitting.
+
+fastai's own `pretrained=True` would download from the hub; here weights come from
+`curation.models.load_model` (a local file, the hub, or the packaged lite0) and are copied into
+the body (`learn.model[0].model`). Because fastai then adds no Normalize and does not freeze,
+`training.data` adds Normalize with the backbone's statistics and `fit_learner` freezes the body
+for the frozen epochs itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from curation.cache import ContentCache
+from curation.errors import CurationError, WeightsNotFound
+from training.config import TrainConfig
+from training.data import class_names, make_dataloaders, resized_images
+
+log = logging.getLogger(__name__)
+BEST_CHECKPOINT = "best"
+
+
+@dataclass
+class Backbone:
+    state: dict | None  # the backbone's state dict, None for random initialisation
+    source: str  # "file:<path>", "hub", "packaged:...", or "none"
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    tried: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FitResult:
+    learn: Any  # fastai Learner, best (or last) epoch loaded
+    classes: list[str]
+    backbone: Backbone
+    history: list[dict]  # one row per epoch: phase, train_loss, valid_loss, error_rate, accuracy, seconds
+    selected_epoch: int | None  # index into history of the weights kept (None: the last)
+    seconds: float
+    device: str
+
+
+def resolve_backbone(config: TrainConfig) -> Backbone:
+    """Weights for `config.arch`: required when pretrained is True, best effort when None (auto)."""
+    from curation.models import load_model
+
+    if config.pretrained is False:
+        loaded = load_model(config.arch, pretrained=False)
+        return Backbone(None, "none", tuple(loaded.data_config["mean"]), tuple(loaded.data_config["std"]))
+    try:
+        loaded = load_model(config.arch, weights=config.weights, pretrained=True)
+    except WeightsNotFound as exc:
+        if config.pretrained or config.weights is not None:
+            raise
+        log.warning("no pretrained weights for %s, training from random initialisation:\n%s", config.arch, exc)
+        random = load_model(config.arch, pretrained=False)
+        return Backbone(None, "none", tuple(random.data_config["mean"]), tuple(random.data_config["std"]),
+                        tried=str(exc).splitlines()[1:])
+    return Backbone(loaded.model.state_dict(), loaded.source, tuple(loaded.data_config["mean"]),
+                    tuple(loaded.data_config["std"]), loaded.tried)
+
+
+def load_backbone_state(body, state: dict) -> None:
+    """Copy weights into fastai's body (a timm model built with num_classes=0): all but the classifier."""
+    own = body.state_dict()
+    leftover = [k for k in state if k not in own]
+    classifier = body.default_cfg.get("classifier", "classifier")
+    if any(not k.startswith(classifier) for k in leftover):
+        raise CurationError(f"weights do not fit the architecture: unexpected keys {leftover[:3]}")
+    body.load_state_dict({k: v for k, v in state.items() if k in own}, strict=True)
+
+
+def build_learner(dls, classes: list[str], config: TrainConfig, backbone: Backbone, out_dir: Path):
+    from fastai.losses import CrossEntropyLossFlat
+    from fastai.metrics import accuracy, error_rate
+    from fastai.vision.learner import vision_learner
+
+    learn = vision_learner(dls, config.arch, pretrained=False, normalize=False, n_out=len(classes),
+                           loss_func=CrossEntropyLossFlat(), metrics=[error_rate, accuracy],
+                           path=out_dir, model_dir="checkpoints", wd=config.weight_decay)
+    if backbone.state is not None:
+        load_backbone_state(learn.model[0].model, backbone.state)
+    if _on_gpu() and config.mixed_precision:
+        import fastai.callback.fp16  # noqa: F401 - adds Learner.to_fp16
+
+        learn.to_fp16()
+    if os.environ.get("CURATION_PROGRESS", "1") == "0" or not sys.stderr.isatty():
+        from fastai.callback.progress import ProgressCallback
+
+        learn.remove_cb(ProgressCallback)  # epoch lines come from EpochLog instead
+        learn.logger = _quiet  # the Recorder would print raw value lists to stdout
+    return learn
+
+
+def _quiet(*_args) -> None:
+    return None
+
+
+def _on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _epoch_log_callback(history: list[dict], total_epochs: int):
+    from fastai.callback.core import Callback
+
+    class EpochLog(Callback):
+        """Records each epoch's losses, metrics and wall time, and logs one line per epoch."""
+
+        order = 70  # after the Recorder has the epoch's values
+
+        def __init__(self, phase: str):
+            self.phase = phase
+
+        def before_epoch(self):
+            self.started, self.cpu_started = time.perf_counter(), time.process_time()
+
+        def after_epoch(self):
+            names = [n for n in self.recorder.metric_names if n not in ("epoch", "time")]
+            values = dict(zip(names, self.recorder.log[1 : 1 + len(names)]))
+            # CPU seconds beside wall seconds: on a shared machine the wall clock measures the neighbours too
+            row = {"epoch": len(history) + 1, "phase": self.phase, "seconds": round(time.perf_counter() - self.started, 2),
+                   "cpu_seconds": round(time.process_time() - self.cpu_started, 2),
+                   **{k: (float(v) if v is not None else None) for k, v in values.items()}}
+            history.append(row)
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float) and "seconds" not in k)
+            log.info("epoch %d/%d (%s)  %s  %.0f s (%.0f s CPU)", row["epoch"], total_epochs, self.phase, shown,
+                     row["seconds"], row["cpu_seconds"])
+
+    return EpochLog
+
+
+def fit_learner(
+    train_rows: pd.DataFrame,
+    valid_rows: pd.DataFrame,
+    root: Path,
+    config: TrainConfig,
+    out_dir: Path,
+    *,
+    cache: ContentCache,
+    backbone: Backbone | None = None,
+    classes: list[str] | None = None,
+) -> FitResult:
+    """Train on `train_rows`, monitor `valid_rows` (may be empty), keep the best epoch by error rate."""
+    import fastai.callback.schedule  # noqa: F401 - adds Learner.fit_one_cycle
+    import numpy as np
+    import torch
+    from fastai.callback.tracker import SaveModelCallback
+    from fastai.torch_core import set_seed
+
+    torch.set_num_threads(config.resolved_threads())
+    set_seed(config.seed, reproducible=True)
+    backbone = backbone or resolve_backbone(config)
+    classes = classes or class_names(train_rows)
+    images = resized_images(pd.concat([train_rows, valid_rows]), root, cache=cache, size=config.image_size)
+    train_rows = _with_image(train_rows, images, "train")
+    valid_rows = _with_image(valid_rows, images, "validation")
+    dls = make_dataloaders(train_rows, valid_rows, images, classes, config, mean=backbone.mean, std=backbone.std)
+    learn = build_learner(dls, classes, config, backbone, out_dir)
+
+    history: list[dict] = []
+    pretrained = backbone.state is not None
+    frozen = config.frozen_epochs if pretrained else 0
+    EpochLog = _epoch_log_callback(history, frozen + config.epochs)
+    select = config.select_best and len(valid_rows) > 0
+    tracker = SaveModelCallback(monitor="error_rate", comp=np.less, fname=BEST_CHECKPOINT, reset_on_fit=False)
+    started = time.perf_counter()
+    if frozen:
+        learn.freeze()
+        learn.fit_one_cycle(frozen, slice(config.lr), pct_start=0.99,
+                            cbs=[EpochLog("frozen"), *([tracker] if select else [])])
+    if config.epochs:
+        learn.unfreeze()
+        lr = slice(config.lr / 2 / config.lr_mult, config.lr / 2) if pretrained else config.lr
+        learn.fit_one_cycle(config.epochs, lr, cbs=[EpochLog("unfrozen" if pretrained else "scratch"),
+                                                    *([tracker] if select else [])])
+    seconds = time.perf_counter() - started
+    selected = _selected_epoch(history) if select else None
+    _remove_checkpoints(out_dir / "checkpoints")
+    if _on_gpu():
+        learn.to_fp32()  # an exported model should load anywhere
+    return FitResult(learn, classes, backbone, history, selected, seconds, "cuda" if _on_gpu() else "cpu")
+
+
+def _with_image(rows: pd.DataFrame, images: dict[str, bytes], what: str) -> pd.DataFrame:
+    missing = ~rows["sha256"].isin(images)
+    if missing.any():
+        log.warning("%d %s image(s) could not be read any more and are left out: %s", int(missing.sum()), what,
+                    ", ".join(rows.loc[missing, "path"].head(5)))
+    return rows[~missing].reset_index(drop=True)
+
+
+def _selected_epoch(history: list[dict]) -> int | None:
+    """The epoch SaveModelCallback kept: the first with the lowest validation error."""
+    errors = [row.get("error_rate") for row in history]
+    valid = [(e, i) for i, e in enumerate(errors) if e is not None]
+    return min(valid)[1] if valid else None
+
+
+def _remove_checkpoints(directory: Path) -> None:
+    if directory.is_dir():
+        for file in directory.glob("*.pth"):
+            file.unlink()
+        if not any(directory.iterdir()):
+            directory.rmdir()
