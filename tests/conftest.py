@@ -4,11 +4,12 @@ fresh cache per test, and an environment that never reaches the internet."""
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.shoes_data import SHOES_ROOT, copy_subset
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
@@ -17,26 +18,12 @@ os.environ.setdefault("CURATION_PROGRESS", "0")
 os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="fiftyone-db-")
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHOES_ROOT = Path(os.environ.get("CURATION_SHOES_DIR", PROJECT_ROOT.parent / "shared" / "datasets" / "shoes"))
-
 
 @pytest.fixture(scope="session")
 def shoes_root() -> Path:
     if not (SHOES_ROOT / "train").is_dir():
         pytest.fail(f"the shoes dataset is missing at {SHOES_ROOT}; set CURATION_SHOES_DIR")
     return SHOES_ROOT
-
-
-def copy_subset(source: Path, target: Path, per_class: dict[str, int]) -> Path:
-    """Copy the first `per_class[split]` images of every class of each split (sorted by name)."""
-    for split, count in per_class.items():
-        for class_dir in sorted((source / split).iterdir()):
-            files = sorted(class_dir.iterdir(), key=lambda p: int(p.stem) if p.stem.isdigit() else p.stem)[:count]
-            (target / split / class_dir.name).mkdir(parents=True, exist_ok=True)
-            for file in files:
-                shutil.copyfile(file, target / split / class_dir.name / file.name)
-    return target
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import copy_subset
+from tests.shoes_data import copy_subset
 
 PER_CLASS = {"train": 80, "test": 10}
 EXTRA_PER_CLASS = 8  # test_extra: train images 200.. of each class, standing in for a scraped split

@@ -11,7 +11,7 @@ from curation.cache import ContentCache
 from curation.dataset_scan import scan_dataset
 from curation.leakage import LeakageParams, audit_leakage, leak_free_ids, write_leakage_report
 from curation.leakage.planting import plant_copy
-from tests.conftest import copy_subset
+from tests.shoes_data import copy_subset
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 

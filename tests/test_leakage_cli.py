@@ -12,7 +12,7 @@ import pytest
 from curation.audit import main
 from curation.cli import run_cli
 from curation.leakage.planting import plant_copy
-from tests.conftest import PROJECT_ROOT
+from tests.shoes_data import PROJECT_ROOT
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from PIL import Image
 from curation.cache import ContentCache
 from curation.dataset_scan import scan_dataset
 from curation.image_io import load_rgb
-from tests.conftest import copy_subset
+from tests.shoes_data import copy_subset
 from training.config import AugmentConfig, TrainConfig
 from training.data import training_data_hash
 from training.figures import confusion_figure_pixels, top_losses_figure_pixels

@@ -1,0 +1,73 @@
+"""`python -m curation run` end to end on a small real subset: every stage, one report, a cached re-run."""
+
+import json
+import shutil
+
+import pytest
+
+from curation.__main__ import main as curation_main
+from curation.browser import dump_dom
+from curation.pipeline.config import STAGES
+from curation.pipeline.report import SECTIONS
+from tests.shoes_data import copy_subset
+
+
+@pytest.fixture
+def audited(tmp_path, shoes_root):
+    data = copy_subset(shoes_root, tmp_path / "mini", {"train": 8, "test": 4})
+    extra = tmp_path / "mini" / "test_extra"
+    for label in ("adidas", "converse", "nike"):
+        (extra / label).mkdir(parents=True)
+        shutil.copyfile(shoes_root / "test" / label / "20.jpg", extra / label / "web_20.jpg")
+    shutil.copyfile(shoes_root / "train" / "nike" / "38.jpg", data / "test" / "nike" / "leaked.jpg")  # a planted leak
+    argv = ["run", str(data), "--reports-dir", str(tmp_path / "reports"), "--cache-dir", str(tmp_path / "cache"),
+            "--image-size", "64", "--epochs", "1", "--frozen-epochs", "0", "--folds", "2", "--threads", "1"]
+    return data, tmp_path / "reports" / "mini", argv
+
+
+def test_a_run_goes_through_every_stage_and_a_rerun_reuses_them(audited, capsys):
+    data, report_dir, argv = audited
+    assert curation_main(argv) == 0
+    first = capsys.readouterr().out
+    assert f"ran: {', '.join(STAGES)}; reused: nothing" in first
+    state = json.loads((report_dir / "run_state.json").read_text())["stages"]
+    assert set(state) == set(STAGES)
+    assert state["audit"]["summary"]["leak_pairs"] == 1 and state["labels"]["summary"]["source"] == "folds"
+    assert state["review"]["summary"]["samples"] == 40 and state["review"]["summary"]["views"]["leaks"] == 2
+
+    assert curation_main(argv + ["--fail-on-leak"]) == 1  # the leak exists; nothing is recomputed
+    assert f"ran: nothing; reused: {', '.join(STAGES)}" in capsys.readouterr().out
+
+
+def test_the_report_opens_in_chromium_with_every_section(audited):
+    data, report_dir, argv = audited
+    assert curation_main(argv) == 0
+    dom = dump_dom(report_dir / "index.html")
+    for section in SECTIONS:
+        assert f'id="{section}"' in dom, section
+    assert "1</b> cross-split leak pairs" in dom
+    assert "leak-free (1 leaked dropped)" in dom  # metrics on the full and the leak-free test split
+    for split in ("test", "test_extra"):
+        assert f'src="training/confusion_{split}.png"' in dom and (report_dir / "training" / f"confusion_{split}.png").is_file()
+    assert "fiftyone app launch mini" in dom and "still-wrong" in dom
+    assert "Not run yet" not in dom
+    config = json.loads((report_dir / "run_config.json").read_text())
+    assert config["train"]["folds"] == 2 and config["train"]["image_size"] == 64
+
+
+def test_a_subset_of_stages_runs_only_those(audited, capsys):
+    data, report_dir, argv = audited
+    assert curation_main(argv + ["--stages", "scan,audit"]) == 0
+    assert "ran: scan, audit; reused: nothing" in capsys.readouterr().out
+    dom = dump_dom(report_dir / "index.html")
+    assert "Not run yet: run the <code>train</code> stage" in dom
+
+
+def test_every_command_has_help(capsys):
+    from curation.__main__ import COMMANDS
+
+    for command in ["run", *(c for c in COMMANDS if c != "doctor")]:
+        with pytest.raises(SystemExit) as exited:
+            curation_main([command, "--help"])
+        assert exited.value.code == 0
+        assert "usage:" in capsys.readouterr().out, command
