@@ -20,10 +20,11 @@ doctor: install
 	$(PY) -m curation.doctor
 
 demo: doctor
-	$(PY) -m curation.scan $(DATA)
+	$(PY) -m curation run $(DATA)
 
 test: doctor
 	$(PY) -m pytest -q
 
 bench: doctor
 	$(PY) bench/bench_scan.py
+	$(PY) bench/bench_run.py

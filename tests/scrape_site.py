@@ -58,6 +58,10 @@ def baidu_obfuscate(url: str) -> str:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 resets connections when several download threads connect
+    # at once on a loaded machine: a flaky 'connection_error' that no real web server would cause.
+    request_queue_size = 128
+
     def handle_error(self, request, client_address):  # clients hang up on purpose (size caps, timeouts)
         pass
 
@@ -116,6 +120,9 @@ class LocalSite:
         handler.send_response(status)
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(body)))
+        if handler.close_connection or handler.headers.get("Connection", "").lower() == "close":
+            # HTTP/1.1 requires announcing it: otherwise the client pools a socket we are closing.
+            handler.send_header("Connection", "close")
         for name, value in headers.items():
             handler.send_header(name.replace("_", "-"), value)
         handler.end_headers()

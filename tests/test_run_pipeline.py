@@ -35,8 +35,33 @@ def test_a_run_goes_through_every_stage_and_a_rerun_reuses_them(audited, capsys)
     assert state["audit"]["summary"]["leak_pairs"] == 1 and state["labels"]["summary"]["source"] == "folds"
     assert state["review"]["summary"]["samples"] == 40 and state["review"]["summary"]["views"]["leaks"] == 2
 
+    assert_review_matches_the_reports(report_dir)
     assert curation_main(argv + ["--fail-on-leak"]) == 1  # the leak exists; nothing is recomputed
     assert f"ran: nothing; reused: {', '.join(STAGES)}" in capsys.readouterr().out
+
+
+def assert_review_matches_the_reports(report_dir):
+    """The FiftyOne dataset holds what the stages wrote: predictions, folds, leaks, label issues."""
+    import fiftyone as fo
+    import pandas as pd
+    from fiftyone import ViewField as F
+
+    dataset = fo.load_dataset("mini")
+    predictions = pd.read_parquet(report_dir / "training" / "predictions.parquet")
+    wrong = int((predictions["predicted"] != predictions["label"]).sum())
+    assert len(dataset.load_saved_view("still-wrong")) == wrong
+    assert len(dataset.load_saved_view("extended-test-wrong")) == int(
+        ((predictions["predicted"] != predictions["label"]) & (predictions["split"] == "test_extra")).sum())
+    assert len(dataset.exists("predictions")) == len(predictions) == 16
+    assert len(dataset.match_tags("train").exists("fold_predictions")) == 24
+    assert len(dataset.exists("predictions.logits")) == 16 and len(dataset.exists("mistakenness")) == 16
+    leaked = dataset.match(F("is_leak") == True).first()  # noqa: E712
+    assert leaked.filepath.endswith("leaked.jpg") and leaked.leak_of_path == "train/nike/38.jpg"
+    assert leaked.leak_kind == "exact"
+    issues = pd.read_csv(report_dir / "label_issues" / "issues.csv")
+    assert len(dataset.load_saved_view("label-issues")) == int(issues["is_issue"].sum())
+    oof = pd.read_parquet(report_dir / "training" / "oof.parquet")
+    assert len(dataset.load_saved_view("consensus-hard")) == int(oof["consensus_hard"].sum())
 
 
 def test_the_report_opens_in_chromium_with_every_section(audited):

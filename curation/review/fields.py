@@ -37,8 +37,12 @@ def class_columns(frame: pd.DataFrame, prefix: str) -> list[str]:
 
 
 def classification_records(frame: pd.DataFrame) -> pd.Series:
-    """Per sample: (predicted label, confidence, logits list or None) from p_<class>/logit_<class> columns."""
+    """Per sample: (predicted label, confidence, logits) from p_<class>/logit_<class> columns.
+
+    Rows without probabilities (an image that does not decode) get no prediction at all.
+    """
     probability_columns = class_columns(frame, "p_")
+    frame = frame[frame[probability_columns].notna().all(axis=1)]
     classes = [c.removeprefix("p_") for c in probability_columns]
     logit_columns = [f"logit_{c}" for c in classes]
     has_logits = all(c in frame.columns for c in logit_columns)

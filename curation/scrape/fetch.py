@@ -81,11 +81,11 @@ class SafeSession(Session):
             response = self._request(current, headers)
             if response.is_redirect:
                 location = response.headers.get("location", "")
-                response.close()
+                _abort(response)
                 current = urljoin(current, location)
                 continue
             if response.status_code != 200:
-                response.close()
+                _abort(response)
                 status = response.status_code
                 raise FetchError("http_error", f"HTTP {status}", status=status,
                                  retryable=status >= 500 or status == 429)
@@ -140,7 +140,7 @@ class SafeSession(Session):
                              retryable=True) from exc
         finally:
             watchdog.cancel()
-            response.close()
+            _abort(response)  # never pooled: a server may close it, and a reuse would then fail
         return b"".join(chunks)
 
 
