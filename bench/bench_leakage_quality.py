@@ -186,7 +186,6 @@ def main() -> None:
     table = scanned.table
     test, train, cosine, distance, exact, inliers = signal_matrices(table, data, cache)
     paths = table["path"].to_numpy()
-    position = {p: i for i, p in enumerate(paths)}
     test_pos = {p: i for i, p in enumerate(paths[test])}
     train_pos = {p: i for i, p in enumerate(paths[train])}
     planted_index = np.array([[test_pos[c], train_pos[s]] for c, s in zip(planted["copy"], planted["source"])])

@@ -63,7 +63,7 @@ def main() -> None:
         count, pillow_s = timed(pillow_loop, root)
     n = len(cold.table)
     assert warm.stats.probed == 0 and count == n
-    print(f"| method | images | seconds | images/s | vs Pillow loop |\n|---|---|---|---|---|")
+    print("| method | images | seconds | images/s | vs Pillow loop |\n|---|---|---|---|---|")
     for name, seconds in [("Pillow loop (verify + load + hash)", pillow_s), ("curation.scan, cold cache", cold_s),
                           ("curation.scan, warm cache", warm_s)]:
         print(f"| {name} | {n} | {seconds:.2f} | {n / seconds:.0f} | {pillow_s / seconds:.2f}x |")

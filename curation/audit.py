@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 from curation.cache import ContentCache
-from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli
-from curation.dataset_scan import scan_dataset
+from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
 from curation.leakage.params import HASH_METHODS, LeakageParams
 
 
@@ -66,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     params = params_from_args(args)
     with ContentCache(args.cache_dir) as cache:
-        scanned = scan_dataset(args.data, csv=args.csv, name=args.name, reports_dir=args.reports_dir,
-                               cache=cache, workers=args.workers)
+        scanned = scan_from_args(args, cache)
         result = audit_leakage(scanned.table, scanned.dataset.root, cache=cache, params=params, workers=args.workers)
     out_dir = scanned.report_dir / "leakage"
     summary = write_leakage_report(result, scanned.table, out_dir, dataset=scanned.name, root=scanned.dataset.root)

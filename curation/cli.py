@@ -23,6 +23,14 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="threads for reading images (default 2)")
 
 
+def scan_from_args(args: argparse.Namespace, cache, **options):
+    """The sample table for the options `add_dataset_arguments` declared (a ScannedDataset)."""
+    from curation.dataset_scan import scan_dataset
+
+    return scan_dataset(args.data, csv=args.csv, name=args.name, reports_dir=args.reports_dir,
+                        cache=cache, workers=args.workers, **options)
+
+
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run a tool's main, turning a CurationError into its message and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)

@@ -16,8 +16,7 @@ from curation.cache import ContentCache
 from curation.checks import get_check
 from curation.checks.base import CheckContext
 from curation.checks.integrity import IntegrityParams
-from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli
-from curation.dataset_scan import scan_dataset
+from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
 from curation.integrity_report import print_scan_summary, write_integrity_report
 
 FAIL_LEVELS = {"never": (), "error": ("error",), "warning": ("error", "warning")}
@@ -41,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     params = IntegrityParams(args.min_side, args.max_aspect_ratio, args.max_pixels)
     with ContentCache(args.cache_dir) as cache:
-        scanned = scan_dataset(args.data, csv=args.csv, name=args.name, reports_dir=args.reports_dir,
-                               cache=cache, max_pixels=params.max_pixels, workers=args.workers)
+        scanned = scan_from_args(args, cache, max_pixels=params.max_pixels)
         context = CheckContext(scanned.dataset.root, scanned.name, scanned.dataset.descriptor, cache)
         result = get_check("integrity")(scanned.table, params, context)
     out_dir = write_integrity_report(scanned, result)

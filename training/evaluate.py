@@ -188,15 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from curation.dataset_scan import scan_dataset
+    from curation.cli import scan_from_args
     from training.export import load_exported, read_metadata, training_dir
 
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     with ContentCache(args.cache_dir) as cache:
-        scanned = scan_dataset(args.data, csv=args.csv, name=args.name, reports_dir=args.reports_dir,
-                               cache=cache, workers=args.workers)
+        scanned = scan_from_args(args, cache)
         model_dir = args.model_dir or training_dir(scanned.report_dir)
         metadata = read_metadata(model_dir)
         learn = load_exported(model_dir)

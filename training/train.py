@@ -81,15 +81,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from curation.dataset_scan import scan_dataset
+    from curation.cli import scan_from_args
     from training.evaluate import print_evaluation
     from training.pipeline import train_dataset
 
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     with ContentCache(args.cache_dir) as cache:
-        scanned = scan_dataset(args.data, csv=args.csv, name=args.name, reports_dir=args.reports_dir,
-                               cache=cache, workers=args.workers)
+        scanned = scan_from_args(args, cache)
         run = train_dataset(scanned, config, cache=cache, folds=args.folds, evaluate=not args.no_evaluate, tta=args.tta)
     meta = run.metadata
     print(f"model: {meta['arch']}, weights from {meta['weights_source']}, {meta['image_size']} px, "

@@ -17,10 +17,8 @@ import argparse
 import sys
 
 from curation.cache import ContentCache
-from curation.checks.base import CheckContext
 from curation.checks.label_issues import check_result
-from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli
-from curation.dataset_scan import scan_dataset
+from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
 from curation.errors import CurationError
 from curation.label_issues.audit import LabelIssueParams, audit_label_issues
 from curation.label_issues.detect import FILTER_BY, RANK_BY
@@ -58,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         raise CurationError(str(exc)) from exc
     with ContentCache(args.cache_dir) as cache:
-        scanned = scan_dataset(args.data, csv=args.csv, name=args.name, reports_dir=args.reports_dir,
-                               cache=cache, workers=args.workers)
+        scanned = scan_from_args(args, cache)
         audit = audit_label_issues(scanned.table, scanned.dataset.root, cache=cache, params=params,
                                    report_dir=scanned.report_dir)
     result = check_result(scanned.table, audit)

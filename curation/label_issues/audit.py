@@ -18,7 +18,7 @@ import pandas as pd
 from curation.embeddings import DEFAULT_EMBEDDING_MODEL
 from curation.label_issues.detect import datalab_issues, find_label_issues_ranked, validate_options
 from curation.label_issues.probabilities import (
-    OutOfSample, cross_validated_probabilities, fold_probabilities, labelled_rows,
+    OutOfSample, cross_validated_probabilities, fold_probabilities,
 )
 from curation.progress import progress
 

@@ -54,8 +54,6 @@ def _orb_features(gray: np.ndarray, n_features: int) -> np.ndarray:
 
 
 def _extract(path: Path, n_features: int) -> tuple[np.ndarray, np.ndarray] | None:
-    import cv2
-
     try:
         gray = np.asarray(trim_borders(load_rgb(path)).convert("L"))
     except Exception:  # decoded once by the probe; a file changed since is left unverified

@@ -13,8 +13,7 @@ import argparse
 import sys
 
 from curation.cache import ContentCache
-from curation.cli import EXIT_OK, add_dataset_arguments, run_cli
-from curation.dataset_scan import scan_dataset
+from curation.cli import EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     with ContentCache(args.cache_dir) as cache:
-        scanned = scan_dataset(args.data, csv=args.csv, name=args.name, reports_dir=args.reports_dir,
-                               cache=cache, workers=args.workers)
+        scanned = scan_from_args(args, cache)
         result = build_review(scanned, name=args.dataset_name, cache=cache, embeddings=not args.no_embeddings)
     print(f"FiftyOne dataset {result.name!r}: {result.samples} samples "
           f"({result.sync['added']} added, {result.sync['removed']} removed, {result.sync['kept']} updated)")
