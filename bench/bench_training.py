@@ -44,6 +44,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--lr-mult", type=float, default=10.0)
     parser.add_argument("--crop-min-scale", type=float, default=0.75)
+    parser.add_argument("--max-rotate", type=float, default=15.0, help="degrees of random rotation (0: none)")
+    parser.add_argument("--last-epoch", action="store_true",
+                        help="keep the last epoch (no selection on test): the evaluation and TTA error are honest")
     parser.add_argument("--scratch-arch", default="convnext_atto")
     parser.add_argument("--scratch-size", type=int, default=128)
     parser.add_argument("--scratch-epochs", type=int, default=3)
@@ -110,10 +113,10 @@ def main() -> int:
                      "load_average_at_start": os.getloadavg()}
     with ContentCache(OUT / "cache") as cache:
         scanned = scan_dataset(args.data, reports_dir=OUT / "reports", cache=cache)
-        augment = AugmentConfig(crop_min_scale=args.crop_min_scale)
+        augment = AugmentConfig(crop_min_scale=args.crop_min_scale, max_rotate=args.max_rotate)
         base = TrainConfig(arch="tf_efficientnet_lite0", image_size=args.image_size, epochs=args.epochs,
                            frozen_epochs=args.frozen_epochs, lr=args.lr, lr_mult=args.lr_mult, augment=augment,
-                           threads=args.threads, valid_split="test")
+                           threads=args.threads, valid_split="test", select_best=not args.last_epoch)
         if "pretrained" not in args.skip:
             run = train_dataset(scanned, base, cache=cache, out_dir=OUT / f"lite0_{args.tag}")
             results["lite0_pretrained"] = summarize(run)
