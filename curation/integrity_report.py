@@ -40,6 +40,7 @@ def _summary_markdown(scanned: ScannedDataset, result: CheckResult) -> str:
 
 def _html(scanned: ScannedDataset, result: CheckResult) -> str:
     root = scanned.dataset.root
+    counts = split_class_counts(scanned.table)
     cards = []
     for row in result.findings.itertuples():
         image = f"<img src='{thumbnail_data_uri(root / row.path)}' alt=''>" if row.path else ""
@@ -48,7 +49,7 @@ def _html(scanned: ScannedDataset, result: CheckResult) -> str:
     body = (f"<p>{result.summary['samples']} files under <code>{escape(root)}</code>; "
             f"{result.summary['unreadable']} unreadable.</p>"
             "<h2>Samples per split and class</h2>"
-            + table_html(split_class_counts(scanned.table).to_dict("records"), list(split_class_counts(scanned.table).columns))
+            + table_html(counts.to_dict("records"), list(counts.columns))
             + "<h2>Findings by code</h2>"
             + table_html(findings_by_code(result).to_dict("records"), ["code", "severity", "count"])
             + f"<h2>Every finding ({len(result.findings)})</h2>" + "".join(cards))

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from curation.cache import ContentCache
+from curation.leakage.leak_free import leak_free_ids
 from curation.report_files import format_table, write_json, write_text_atomic
 from training.figures import plot_confusion, plot_top_losses
 from training.metrics import classification_metrics
@@ -40,28 +41,6 @@ class Evaluation:
     out_dir: Path
 
 
-def leak_drop_ids(report_dir: Path) -> set[str] | None:
-    """Sample ids the leakage audit says to drop for a leak-free evaluation; None when it has not run.
-
-    Uses `curation.leakage.leak_free_ids` where that module exists, else reads
-    leakage/leak_free.csv (sample_id, split, drop, reason) directly.
-    """
-    try:
-        from curation.leakage import leak_free_ids
-    except ImportError:
-        leak_free_ids = None
-    if leak_free_ids is not None:
-        ids = leak_free_ids(report_dir)
-        if ids is not None:
-            return set(ids)
-    path = report_dir / "leakage" / "leak_free.csv"
-    if not path.is_file():
-        return None
-    frame = pd.read_csv(path, dtype={"sample_id": str})
-    drop = frame["drop"].astype(str).str.lower().isin(("true", "1", "yes"))
-    return set(frame.loc[drop, "sample_id"])
-
-
 def evaluation_splits(table: pd.DataFrame) -> list[str]:
     return sorted(s for s in table["split"].astype(str).unique() if s != "train")
 
@@ -70,7 +49,7 @@ def evaluate_model(learn, metadata: dict, table: pd.DataFrame, root: Path, *, ca
                    report_dir: Path, tta: int = 4, top_losses: int = TOP_LOSSES) -> Evaluation:
     """Predict and score every non-train split; write predictions, metrics and figures to `out_dir`."""
     classes = list(metadata["classes"])
-    dropped = leak_drop_ids(report_dir)
+    dropped = leak_free_ids(report_dir)
     frames, metrics, figures = [], {}, []
     for split in evaluation_splits(table):
         rows = table[table["split"] == split].reset_index(drop=True)

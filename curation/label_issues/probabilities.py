@@ -155,14 +155,10 @@ def _other_split_probs(x, y, train, n_classes, *, n_folds, c, seed, split, train
 
 def _read_training_frames(report_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """oof.parquet (train, each sample once) and predictions.parquet (the other splits), if written."""
-    try:  # the training package's reader, where it exists; the parquet contract otherwise
-        from training.oof import read_oof
-    except ImportError:
-        read_oof = None
+    from training.oof import read_oof
+
     training_dir = report_dir / "training"
-    oof = read_oof(report_dir) if read_oof else None
-    if oof is None and (training_dir / "oof.parquet").is_file():
-        oof = pd.read_parquet(training_dir / "oof.parquet")
+    oof = read_oof(report_dir)
     predictions_path = training_dir / "predictions.parquet"
     predictions = pd.read_parquet(predictions_path) if predictions_path.is_file() else None
     return oof, predictions
