@@ -102,7 +102,7 @@ def keypoint_matrix(table, data, cache, test, train, cosine, phash):
     cols = np.concatenate([cols, top.ravel()])
     cells = np.unique(np.stack([rows, cols], axis=1), axis=0)
     pairs = np.stack([test[cells[:, 0]], train[cells[:, 1]]], axis=1)
-    keypoints = compute_keypoints(table, data, pairs.ravel(), cache=cache, n_features=LeakageParams().orb_features)
+    keypoints = compute_keypoints(table, data, pairs.ravel(), cache=cache, n_features=LeakageParams().keypoint_features)
     counts, _ = verify_pairs(pairs, keypoints, enough=10**6)
     inliers = np.full(cosine.shape, -1, dtype="int64")
     inliers[cells[:, 0], cells[:, 1]] = counts
@@ -153,8 +153,8 @@ def calibrate(cosine, distance, exact, inliers, planted_index, edits, non_truth_
     for near in (0.90, 0.92, 0.94, 0.96, 0.98, 1.01):
         for strict in (0, 2, 4, 6, 8):
             for support in np.arange(0.50, min(near, 0.96), 0.05):
-                for inliers_near in (30, 40, 50, 60, 80, 100):
-                    for inliers_support in (10, 15, 20, 25, 30, 40):
+                for inliers_near in (10, 12, 14, 16, 18, 20, 25, 30):
+                    for inliers_support in (4, 6, 8, 10, 12, 15):
                         if inliers_support > inliers_near:
                             continue
                         p = LeakageParams(cosine_near=near, cosine_support=round(support, 2), hash_strict=strict,

@@ -103,3 +103,28 @@ def test_unreadable_files_are_compared_by_bytes_and_never_crash_the_audit(tmp_pa
     pair = result.pairs.iloc[0]
     assert pair["signal"] == "exact:file" and pair["leak"]
     assert result.leak_free["drop"].sum() == 1 and len(result.leak_free) == 2
+
+
+def test_derived_mirror_keypoints_match_a_detection_on_the_flipped_pixels(shoes_root):
+    from curation.leakage.verify import CANONICAL_SIDE, MIRROR_BINS, _resize_long_side
+
+    for index in (5, 40, 77):
+        gray = np.asarray(Image.open(sorted((shoes_root / "train" / "nike").iterdir())[index]).convert("L"))
+        _assert_mirror_matches_flipped_detection(_resize_long_side(gray, CANONICAL_SIDE))
+    assert sorted(MIRROR_BINS) == list(range(128))
+
+
+def _assert_mirror_matches_flipped_detection(gray):
+    import cv2
+
+    from curation.leakage.verify import _sift_features, _split
+
+    _, (mirror_points, mirror_descriptors) = _split(_sift_features(gray, 500))
+    detected_points, detected_descriptors = _split(_sift_features(np.ascontiguousarray(gray[:, ::-1]), 500))[0]
+    matcher = cv2.BFMatcher(cv2.NORM_L2, crossCheck=True)
+    matches = matcher.match(mirror_descriptors, detected_descriptors)
+    close = [m for m in matches if m.distance < 1e-3]
+    assert len(close) > 0.6 * len(mirror_descriptors)  # identical descriptors (a wrong permutation: none)
+    offsets = [detected_points[m.trainIdx, 0] - mirror_points[m.queryIdx, 0] for m in close]
+    assert np.ptp(offsets) < 0.01  # the same keypoints up to one shift of x (the derived ones negate x)
+    assert np.allclose([detected_points[m.trainIdx, 1] for m in close], [mirror_points[m.queryIdx, 1] for m in close])

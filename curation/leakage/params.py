@@ -25,12 +25,12 @@ class LeakageParams:
     hash_methods: tuple[str, ...] = ("phash",)
     hash_strict: int = 4  # at or below, with cosine_support: a near-duplicate
     hash_max_distance: int = 10  # candidates to verify by keypoints; 'similar' when embeddings are off
-    # Keypoint signal: ORB matches consistent with one similarity transform (RANSAC inliers),
-    # computed for candidate pairs only (nearest neighbours and hash matches).
+    # Keypoint signal: SIFT matches (128 px, contrast-equalised) consistent with one similarity
+    # transform (RANSAC inliers), computed for candidate pairs only (nearest neighbours and hash matches).
     verify: bool = True
-    orb_features: int = 500
-    inliers_near: int = 40  # at or above: a near-duplicate on the keypoints alone
-    inliers_support: int = 20  # at or above, with cosine_support or a hash match: a near-duplicate
+    keypoint_features: int = 500
+    inliers_near: int = 16  # at or above: a near-duplicate on the keypoints alone (different photos: <= 11)
+    inliers_support: int = 12  # at or above, with cosine_support or a hash match: a near-duplicate
     # Search.
     neighbours: int = 5  # k nearest neighbours per query image and split
     exact_search_limit: int = 50_000  # above this many vectors, an approximate (HNSW) index
@@ -53,8 +53,8 @@ class LeakageParams:
         unknown = set(self.hash_methods) - set(HASH_METHODS)
         if unknown or not self.hash_methods:
             raise CurationError(f"hash_methods must be some of {HASH_METHODS}, not {list(self.hash_methods)}")
-        if self.inliers_support > self.inliers_near or self.inliers_support < 1 or self.orb_features < 50:
-            raise CurationError("need 1 <= inliers_support <= inliers_near and orb_features >= 50")
+        if self.inliers_support > self.inliers_near or self.inliers_support < 1 or self.keypoint_features < 50:
+            raise CurationError("need 1 <= inliers_support <= inliers_near and keypoint_features >= 50")
         for name in ("hash_strict", "hash_max_distance"):
             value = getattr(self, name)
             if not 0 <= value <= 64:

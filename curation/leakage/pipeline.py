@@ -146,7 +146,7 @@ def _verify(table, root, cache, params, pairs, worth_verifying, workers):
         return inliers, mirrored, 0
     from curation.leakage.verify import compute_keypoints, verify_pairs
 
-    keypoints = compute_keypoints(table, root, pairs[todo].ravel(), cache=cache, n_features=params.orb_features,
+    keypoints = compute_keypoints(table, root, pairs[todo].ravel(), cache=cache, n_features=params.keypoint_features,
                                   workers=workers)
     inliers[todo], mirrored[todo] = verify_pairs(pairs[todo], keypoints, enough=params.inliers_near, workers=workers)
     return inliers, mirrored, keypoints.computed

@@ -220,7 +220,7 @@ EXTRA_STYLE = ("<style>.group{border-top:2px solid #ccc;margin-top:1rem}.path{fo
 def report_html(result: LeakageResult, table: pd.DataFrame, summary: dict, *, root: Path, histogram_png: bytes) -> str:
     p = summary["params"]
     thresholds = [{"setting": k, "value": p[k]} for k in
-                  ("cosine_near", "cosine_support", "cosine_similar", "inliers_near", "inliers_support", "orb_features",
+                  ("cosine_near", "cosine_support", "cosine_similar", "inliers_near", "inliers_support", "keypoint_features",
                    "hash_methods", "hash_strict", "hash_max_distance", "neighbours", "model")]
     leak_free_rows = [{"split": s, **c} for s, c in summary["leak_free"].items()]
     histogram = "data:image/png;base64," + base64.b64encode(histogram_png).decode()

@@ -1,12 +1,22 @@
-"""Geometric verification of candidate pairs: ORB keypoints matched and fitted with RANSAC.
+"""Geometric verification of candidate pairs: SIFT keypoints matched and fitted with RANSAC.
 
 A global embedding ranks a copy's original first (the benchmark found the source as nearest
 neighbour for nearly every edit) but its cosine is a poor absolute test: a 25% crop or a
 downscaled copy can score below two different photos of the same white shoe. Keypoints matched
-under one similarity transform (shift, rotation, scale) tell them apart: a copy keeps hundreds
-of consistent matches, a different photo a few dozen at most. Keypoints are computed once per
-image and per mirror image (a flipped copy matches the mirror), cached by file content; only
-candidate pairs (nearest neighbours and hash matches) are verified, never all pairs.
+under one similarity transform (shift, rotation, scale) tell them apart: a copy keeps dozens of
+consistent matches, a different photo a handful. Keypoints are computed once per image and per
+mirror image (a flipped copy matches the mirror), cached by file content; only candidate pairs
+(nearest neighbours and hash matches) are verified, never all pairs. The mirror image's keypoints
+need no second detection: SIFT is symmetric, so they are the image's own with x negated and each
+descriptor's bins permuted (rows of the 4 x 4 grid reversed, orientation bins negated), which
+matches a detection run on the flipped pixels exactly.
+
+Why SIFT on a contrast-equalised 128 px view (bench/RESULTS.md, against ORB at 256 px): white
+shoes on white backgrounds have faint corners, and a brightened copy fainter ones still; local
+histogram equalisation (CLAHE) brings both back to one contrast, and SIFT's scale-space detector
+matches a blurry downscaled copy with its sharp original where ORB's corners do not. SIFT
+doubles its input internally, so a 128 px view costs about as much as ORB at 256 px. Descriptors
+are compared as RootSIFT (Hellinger distance), which separates near matches better than L2.
 """
 
 from __future__ import annotations
@@ -23,43 +33,48 @@ from curation.image_io import load_rgb
 from curation.leakage.canonical import trim_borders
 from curation.progress import progress
 
-KEYPOINT_KIND = "orb_keypoints"
-KEYPOINT_VERSION = 2  # 2: uniform borders trimmed first
-CANONICAL_SIDE = 256  # images are matched at one scale: the long side resized to this
-DETAIL_SIDE = 128  # ... after passing through this size, so that a downscaled copy and its original
-# carry the same detail (keypoints of a blurry upscale and a sharp original do not match)
-FAST_THRESHOLD = 10  # lower than ORB's 20: white product shots have faint corners
+KEYPOINT_KIND = "sift_keypoints"
+KEYPOINT_VERSION = 1
+CANONICAL_SIDE = 128  # images are matched at one scale: the long side resized to this
+CONTRAST_THRESHOLD = 0.02  # lower than SIFT's 0.04: faint detail of white-on-white shots counts
+CLAHE_CLIP = 2.0  # local contrast equalisation on 4 x 4 tiles before detection
 RATIO_TEST = 0.8  # Lowe's ratio test on the two nearest descriptors
-RANSAC_PIXELS = 2.5  # at 256 px: a copy aligns within a pixel or two, a look-alike photo does not
+RANSAC_PIXELS = 1.25  # at 128 px: a copy aligns within a pixel, a look-alike photo does not
+DESCRIPTOR = 128
+# Descriptor bin i of a keypoint of the mirror image is bin MIRROR_BINS[i] of the original keypoint.
+MIRROR_BINS = np.arange(DESCRIPTOR).reshape(4, 4, 8)[::-1, :, (-np.arange(8)) % 8].ravel()
 
 
 @dataclass
 class Keypoints:
-    """Per table row: (points float32 (n, 2), descriptors uint8 (n, 32)) for the image and its mirror; None if unreadable."""
+    """Per table row: (points float32 (n, 2), RootSIFT descriptors float32 (n, 128)) for the image
+    and its mirror; None if unreadable."""
 
     direct: list[tuple[np.ndarray, np.ndarray] | None]
     mirror: list[tuple[np.ndarray, np.ndarray] | None]
     computed: int
 
 
-def _orb_features(gray: np.ndarray, n_features: int) -> np.ndarray:
+def _sift_features(gray: np.ndarray, n_features: int) -> np.ndarray:
     import cv2
 
-    orb = cv2.ORB_create(nfeatures=n_features, fastThreshold=FAST_THRESHOLD)
-    points, descriptors = orb.detectAndCompute(gray, None)
+    sift = cv2.SIFT_create(nfeatures=n_features, contrastThreshold=CONTRAST_THRESHOLD)
+    points, descriptors = sift.detectAndCompute(gray, None)
     if descriptors is None:
-        return np.zeros((0, 34), dtype="float32")
+        return np.zeros((0, 2 + DESCRIPTOR), dtype="float32")
     coords = np.array([p.pt for p in points], dtype="float32")
-    return np.hstack([coords, descriptors.astype("float32")])  # one array for the cache: x, y, 32 bytes
+    return np.hstack([coords, descriptors.astype("float32")])  # one array for the cache: x, y, 128 bins
 
 
-def _extract(path: Path, n_features: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _extract(path: Path, n_features: int) -> np.ndarray | None:
+    import cv2
+
     try:
         gray = np.asarray(trim_borders(load_rgb(path)).convert("L"))
     except Exception:  # decoded once by the probe; a file changed since is left unverified
         return None
-    gray = _resize_long_side(_resize_long_side(gray, DETAIL_SIDE), CANONICAL_SIDE)
-    return _orb_features(gray, n_features), _orb_features(np.ascontiguousarray(gray[:, ::-1]), n_features)
+    gray = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(4, 4)).apply(_resize_long_side(gray, CANONICAL_SIDE))
+    return _sift_features(gray, n_features)
 
 
 def _resize_long_side(gray: np.ndarray, side: int) -> np.ndarray:
@@ -78,30 +93,34 @@ def compute_keypoints(table: pd.DataFrame, root: Path, positions: np.ndarray, *,
     cv2.setNumThreads(1)  # threads below, one per image
     rows = table.iloc[np.unique(positions)] if len(positions) else table.iloc[:0]
     rows = rows[rows["load_error"] == ""]
-    params = {"version": KEYPOINT_VERSION, "n_features": n_features, "side": CANONICAL_SIDE, "detail": DETAIL_SIDE,
-              "fast": FAST_THRESHOLD}
-    known = {m: cache.get_many(KEYPOINT_KIND, {**params, "mirror": m}, rows["sha256"]) for m in (False, True)}
-    todo = rows[~rows["sha256"].isin(known[False]) | ~rows["sha256"].isin(known[True])].drop_duplicates("sha256")
+    params = {"version": KEYPOINT_VERSION, "n_features": n_features, "side": CANONICAL_SIDE,
+              "contrast": CONTRAST_THRESHOLD, "clahe": CLAHE_CLIP}
+    known = cache.get_many(KEYPOINT_KIND, params, rows["sha256"])
+    todo = rows[~rows["sha256"].isin(known)].drop_duplicates("sha256")
     if len(todo):
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             results = pool.map(lambda p: _extract(root / p, n_features), todo["path"])
-            fresh = {sha: r for sha, r in zip(todo["sha256"], progress(results, total=len(todo), desc="keypoints")) if r}
-        for mirror in (False, True):
-            values = {sha: pair[int(mirror)] for sha, pair in fresh.items()}
-            cache.put_many(KEYPOINT_KIND, {**params, "mirror": mirror}, values, fmt="npy")
-            known[mirror].update(values)
+            fresh = {sha: r for sha, r in zip(todo["sha256"], progress(results, total=len(todo), desc="keypoints"))
+                     if r is not None}
+        cache.put_many(KEYPOINT_KIND, params, fresh, fmt="npy")
+        known.update(fresh)
     direct: list = [None] * len(table)
     mirror: list = [None] * len(table)
     wanted = set(int(p) for p in positions)
     for position, sha in enumerate(table["sha256"]):
-        if position in wanted and sha in known[False] and sha in known[True]:
-            direct[position] = _split(known[False][sha])
-            mirror[position] = _split(known[True][sha])
+        if position in wanted and sha in known:
+            direct[position], mirror[position] = _split(known[sha])
     return Keypoints(direct, mirror, len(todo))
 
 
-def _split(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.ascontiguousarray(array[:, :2]), np.ascontiguousarray(array[:, 2:].astype("uint8"))
+def _split(array: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(points, RootSIFT descriptors) of the image and of its mirror image. RootSIFT: L1-normalised and
+    square-rooted, so that L2 compares them as the Hellinger distance."""
+    descriptors = array[:, 2:]
+    root = np.ascontiguousarray(np.sqrt(descriptors / (descriptors.sum(axis=1, keepdims=True) + 1e-7)), dtype="float32")
+    points = np.ascontiguousarray(array[:, :2])
+    mirrored_points = points * np.array([-1, 1], dtype="float32")  # x -> -x: a shift away from the flip
+    return (points, root), (mirrored_points, np.ascontiguousarray(root[:, MIRROR_BINS]))
 
 
 def _inliers(a: tuple[np.ndarray, np.ndarray] | None, b: tuple[np.ndarray, np.ndarray] | None, matcher) -> int:
@@ -128,7 +147,7 @@ def verify_pairs(pairs: np.ndarray, keypoints: Keypoints, *, enough: int, worker
     import cv2
 
     def one(pair) -> tuple[int, bool]:
-        matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+        matcher = cv2.BFMatcher(cv2.NORM_L2)
         a, b = int(pair[0]), int(pair[1])
         direct = _inliers(keypoints.direct[a], keypoints.direct[b], matcher)
         if direct >= enough:

@@ -91,13 +91,14 @@ class EmbeddingIndex:
 
                 from curation.models import load_model
 
+                from curation.inference import feature_extractor
+
                 self._loaded = load_model(self.model_name)
                 self._transform = create_transform(**self._loaded.data_config)
-            model = self._loaded.model
-            with torch.inference_mode():
-                batch = torch.stack([self._transform(image) for image in images])
-                features = model.forward_head(model.forward_features(batch), pre_logits=True)
-        return features.float().numpy()
+                self._features_of = feature_extractor(
+                    self._loaded.model, example_size=tuple(self._loaded.data_config["input_size"][1:]))
+            batch = torch.stack([self._transform(image) for image in images])
+            return self._features_of(batch).numpy()
 
 
 def index_existing(index: EmbeddingIndex, table: pd.DataFrame, root: Path, kept: list[tuple[str, Path, str]]) -> int:
