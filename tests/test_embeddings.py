@@ -20,3 +20,20 @@ def test_embeddings_are_cached_aligned_and_nan_for_unreadable_rows(small_shoes, 
     again = compute_embeddings(table, small_shoes, cache=cache)
     assert again.computed == 0 and again.source == "cache"
     np.testing.assert_array_equal(again.vectors, first.vectors)
+
+
+def test_two_backbones_side_by_side_weigh_the_same_and_keep_unreadable_rows_nan(small_shoes, cache, reports_dir):
+    from curation.embeddings import combined_vectors
+
+    (small_shoes / "test" / "nike" / "broken.jpg").write_bytes(b"not an image")
+    table = scan_dataset(small_shoes, reports_dir=reports_dir, cache=cache).table
+    both = combined_vectors(table, small_shoes, cache=cache, spec="tf_efficientnet_lite0, tf_efficientnet_lite1")
+    assert both.shape == (37, 1280 + 1280)
+    broken = (table["path"] == "test/nike/broken.jpg").to_numpy()
+    assert np.isnan(both[broken]).all() and not np.isnan(both[~broken]).any()
+    halves = np.linalg.norm(both[~broken, :1280], axis=1), np.linalg.norm(both[~broken, 1280:], axis=1)
+    np.testing.assert_allclose(halves[0], np.sqrt(0.5), rtol=1e-5)
+    np.testing.assert_allclose(halves[1], np.sqrt(0.5), rtol=1e-5)
+    lite0 = compute_embeddings(table, small_shoes, cache=cache)  # the first half is lite0's own direction
+    assert lite0.computed == 0
+    np.testing.assert_allclose(both[~broken, :1280] * np.sqrt(2), lite0.normalized()[~broken], atol=1e-5)

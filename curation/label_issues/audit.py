@@ -34,7 +34,7 @@ class LabelIssueParams:
     n_folds: int = 5
     c: float = 0.003  # inverse L2 strength of the logistic regression (chosen on shoes, see bench/RESULTS.md)
     seed: int = 0
-    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL  # a timm name, or several comma-separated (features side by side)
     datalab: bool = True  # also run Datalab (outliers, near duplicates, class imbalance, non-iid)
     train_split: str = "train"
 
@@ -67,9 +67,9 @@ def audit_label_issues(table: pd.DataFrame, root: Path, *, cache, params: LabelI
     params.validate()
     vectors = None
     if params.source == "cv_logreg" or params.datalab:
-        from curation.embeddings import compute_embeddings
+        from curation.embeddings import combined_vectors
 
-        vectors = compute_embeddings(table, root, cache=cache, model_name=params.embedding_model).vectors
+        vectors = combined_vectors(table, root, cache=cache, spec=params.embedding_model)
     if params.source == "cv_logreg":
         oos = cross_validated_probabilities(table, vectors, n_folds=params.n_folds, c=params.c, seed=params.seed,
                                             train_split=params.train_split)
