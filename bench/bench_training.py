@@ -40,6 +40,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--arch", default="tf_efficientnet_lite0", help="a backbone with offline weights (lite0/1/2)")
     parser.add_argument("--batch-size", type=int, default=TrainConfig().batch_size)
+    parser.add_argument("--seed", type=int, default=TrainConfig().seed)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--frozen-epochs", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=3)
@@ -118,7 +119,7 @@ def main() -> int:
         augment = AugmentConfig(crop_min_scale=args.crop_min_scale, max_rotate=args.max_rotate)
         base = TrainConfig(arch=args.arch, image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size,
                            frozen_epochs=args.frozen_epochs, lr=args.lr, lr_mult=args.lr_mult, augment=augment,
-                           threads=args.threads, valid_split="test", select_best=not args.last_epoch)
+                           threads=args.threads, valid_split="test", select_best=not args.last_epoch, seed=args.seed)
         if "pretrained" not in args.skip:
             run = train_dataset(scanned, base, cache=cache, out_dir=OUT / f"pretrained_{args.tag}")
             results["lite0_pretrained"] = summarize(run)
