@@ -1,8 +1,8 @@
 """`python -m curation.audit DATA`: the leakage audit (is the same picture in two splits?).
 
-Finds exact copies (same bytes or same decoded pixels), near-duplicates (mirror-aware perceptual
-hashes confirmed by embedding similarity, or a high embedding similarity alone) and similar
-images, within and across splits; copies across splits are leaks. Writes
+Finds exact copies (same bytes or same decoded pixels), near-duplicates (SIFT keypoints matched
+under one transform, mirror-aware perceptual hashes confirmed by embedding similarity, or a high
+embedding similarity alone) and similar images, within and across splits; copies across splits are leaks. Writes
 reports/<dataset>/leakage/{index.html, pairs.csv, summary.json, summary.md, leak_free.csv,
 similarity_histogram.png}. The dataset is only read, never modified.
 
@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"Hamming distance for 'similar' when embeddings are off (default {d.hash_max_distance})")
     parser.add_argument("--hash-methods", default=",".join(d.hash_methods),
                         help=f"comma-separated, some of {','.join(HASH_METHODS)} (default {','.join(d.hash_methods)})")
+    parser.add_argument("--inliers-near", type=int, default=d.inliers_near,
+                        help=f"SIFT matches under one transform that make a near-duplicate alone (default {d.inliers_near})")
+    parser.add_argument("--inliers-support", type=int, default=d.inliers_support,
+                        help=f"matches that make one with a cosine or hash match (default {d.inliers_support})")
+    parser.add_argument("--no-verify", action="store_true", help="skip keypoint verification (faster, misses crops)")
     parser.add_argument("--neighbours", type=int, default=d.neighbours, help=f"k nearest neighbours searched (default {d.neighbours})")
     parser.add_argument("--model", default=d.model, help=f"timm backbone for embeddings (default {d.model})")
     parser.add_argument("--weights", type=Path, help="a weights file for --model")
@@ -53,6 +58,7 @@ def params_from_args(args: argparse.Namespace) -> LeakageParams:
         cosine_near=args.cosine_near, cosine_support=args.cosine_support, cosine_similar=args.cosine_similar,
         hash_methods=tuple(m.strip() for m in args.hash_methods.split(",") if m.strip()),
         hash_strict=args.hash_strict, hash_max_distance=args.hash_max_distance, neighbours=args.neighbours,
+        inliers_near=args.inliers_near, inliers_support=args.inliers_support, verify=not args.no_verify,
         model=args.model, weights=str(args.weights) if args.weights else None, use_embeddings=not args.no_embeddings,
         embedding_size=args.embedding_size or None,
     ).validate()

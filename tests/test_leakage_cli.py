@@ -63,3 +63,25 @@ def test_the_module_runs_as_a_process_and_its_exit_code_gates_ci(leaky, tmp_path
     help_text = subprocess.run([sys.executable, "-m", "curation.audit", "--help"], capture_output=True, text=True,
                                env=env, cwd=PROJECT_ROOT, timeout=60).stdout
     assert "--fail-on-leak" in help_text and "Exit codes" in help_text
+
+
+def test_a_heavy_crop_is_caught_by_keypoints_and_the_keypoint_options_reach_the_audit(small_shoes, tmp_path, cache_dir):
+    source = sorted((small_shoes / "train" / "nike").iterdir())[0]
+    plant_copy(source, small_shoes / "test" / "nike", "crop_25")
+    leaks_file = tmp_path / "reports" / "small_shoes" / "leakage" / "pairs.csv"
+    summary_file = leaks_file.with_name("summary.json")
+
+    def leaks(*extra):
+        assert run_cli(main, _args(small_shoes, tmp_path, cache_dir, *extra)) == 0
+        import pandas as pd
+
+        pairs = pd.read_csv(leaks_file)
+        return pairs[pairs["leak"]], json.loads(summary_file.read_text())["params"]
+
+    found, params = leaks()
+    assert len(found) == 1 and found.iloc[0]["signal"].startswith("keypoints")
+    assert params["inliers_near"] == 16 and params["verify"] is True
+    for extra in (("--no-verify",), ("--inliers-near", "999", "--inliers-support", "999")):
+        missed, params = leaks(*extra)
+        assert missed.empty, extra
+    assert params["inliers_near"] == 999
