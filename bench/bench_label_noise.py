@@ -4,7 +4,8 @@ Noise is injected into the shoes train split with cleanlab.benchmarking.noise_ge
 (generate_noise_matrix_from_trace / generate_noisy_labels): 5%, 10% and 20%, symmetric (every wrong
 class equally likely) and class-conditional (a random noise matrix with that average rate), 3 seeds
 each. Every method sees the same noisy labels and the same out-of-sample probabilities (5-fold
-cross-validated logistic regression on the cached tf_efficientnet_lite0 embeddings, refitted on each
+cross-validated logistic regression on the cached embeddings of the fast path's backbones (default:
+the label-issue defaults, lite0+lite1+lite2 side by side; --models to change), refitted on each
 noisy labelling), and is scored against the injected flips:
 
 - fast path: cleanlab find_label_issues (our default filter_by, and the other filter_by rules);
@@ -137,19 +138,20 @@ def load_train(cache_dir: Path | None, models: str):
         vectors = combined_vectors(train, scanned.dataset.root, cache=cache, spec=models)
     classes = sorted(train["label"].unique())
     true = train["label"].map({name: k for k, name in enumerate(classes)}).to_numpy()
-    features = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     paths = [str(scanned.dataset.root / path) for path in train["path"]]
-    return features, true, paths, classes
+    return vectors, true, paths, classes  # unit vectors: combined_vectors normalises
 
 
 def main() -> None:
+    from curation.label_issues.audit import LabelIssueParams
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", type=float, nargs="+", default=[0.05, 0.1, 0.2])
     parser.add_argument("--kinds", nargs="+", default=["symmetric", "class_conditional"])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--c", type=float, default=0.003)
+    parser.add_argument("--c", type=float, default=LabelIssueParams().c)
     parser.add_argument("--cache-dir", type=Path)
-    parser.add_argument("--models", default="tf_efficientnet_lite0",
+    parser.add_argument("--models", default=LabelIssueParams().embedding_model,
                         help="embedding backbone(s) of the fast path, comma-separated for several side by side")
     parser.add_argument("--out", default="label_noise", help="name of the CSV under bench/out")
     args = parser.parse_args()

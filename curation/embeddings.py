@@ -112,17 +112,13 @@ def model_names(spec: str) -> list[str]:
     return names
 
 
-def combined_vectors(table: pd.DataFrame, root: Path, *, cache: ContentCache, spec: str = DEFAULT_EMBEDDING_MODEL,
-                     batch_size: int = 4) -> np.ndarray:
+def combined_vectors(table: pd.DataFrame, root: Path, *, cache: ContentCache,
+                     spec: str = DEFAULT_EMBEDDING_MODEL) -> np.ndarray:
     """Features of one backbone, or of several side by side (spec 'a,b'): each backbone's vectors
     L2-normalised and scaled by 1/sqrt(count), so a combined vector has unit length and each
     backbone weighs the same. NaN rows where any backbone could not embed the image. Several
     backbones see more than one (they err on different images: lite0+lite1 probes err less
     than either, bench/RESULTS.md)."""
     names = model_names(spec)
-    parts = []
-    for name in names:
-        vectors = compute_embeddings(table, root, cache=cache, model_name=name, batch_size=batch_size).vectors
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        parts.append(vectors / np.where(norms == 0, 1, norms) / np.sqrt(len(names)))
-    return np.hstack(parts).astype("float32")
+    parts = [compute_embeddings(table, root, cache=cache, model_name=name).normalized() for name in names]
+    return (np.hstack(parts) / np.sqrt(len(names))).astype("float32")

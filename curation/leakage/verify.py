@@ -8,8 +8,9 @@ consistent matches, a different photo a handful. Keypoints are computed once per
 mirror image (a flipped copy matches the mirror), cached by file content; only candidate pairs
 (nearest neighbours and hash matches) are verified, never all pairs. The mirror image's keypoints
 need no second detection: SIFT is symmetric, so they are the image's own with x negated and each
-descriptor's bins permuted (rows of the 4 x 4 grid reversed, orientation bins negated), which
-matches a detection run on the flipped pixels exactly.
+descriptor's bins permuted (rows of the 4 x 4 grid reversed, orientation bins negated): for most
+keypoints (two thirds or more) exactly what a detection on the flipped pixels gives, the rest differ
+at the image border or in sub-pixel position.
 
 Why SIFT on a contrast-equalised 128 px view (bench/RESULTS.md, against ORB at 256 px): white
 shoes on white backgrounds have faint corners, and a brightened copy fainter ones still; local

@@ -89,9 +89,8 @@ class EmbeddingIndex:
             if self._loaded is None:
                 from timm.data import create_transform
 
-                from curation.models import load_model
-
                 from curation.inference import feature_extractor
+                from curation.models import load_model
 
                 self._loaded = load_model(self.model_name)
                 self._transform = create_transform(**self._loaded.data_config)
