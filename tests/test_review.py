@@ -99,7 +99,9 @@ def test_fiftyone_app_launch_serves_the_persistent_dataset_in_chromium(review_da
     port = _free_port()
     app = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "fiftyone"), "app", "launch", "review-app",
-         "--remote", "--address", "127.0.0.1", "--port", str(port)],
+         "--remote", "--address", "127.0.0.1", "--port", str(port),
+         # a remote App exits 3 s after its last tab closes; the screenshot and the DOM dump are two tabs
+         "--wait", "-1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(), start_new_session=True,
     )
     try:
