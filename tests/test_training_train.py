@@ -141,6 +141,32 @@ def test_leak_free_metrics_sit_beside_the_full_ones(trained):
     assert metrics["leak_free"]["error"] == pytest.approx(1 - kept["correct"].astype(bool).mean())
 
 
+def test_tta_is_reproducible_and_leaves_the_callers_randomness_alone(trained):
+    import random
+
+    from training.export import load_exported
+    from training.predict import predict_rows, seeded_randomness
+
+    scanned, run, cache = trained
+    learn = load_exported(run.model_path.parent)
+    test = scanned.table.query("split == 'test' and load_error == ''")
+
+    def tta_probs(seed):
+        return predict_rows(learn, test, scanned.dataset.root, cache=cache, image_size=64, tta=2,
+                            tta_seed=seed).tta_probs
+
+    first, again, other_seed = tta_probs(0), tta_probs(0), tta_probs(1)
+    assert np.array_equal(first, again)
+    assert not np.allclose(first, other_seed, atol=1e-6)  # the passes are augmented, and by the seed
+
+    random.seed(123)
+    expected = random.random()
+    random.seed(123)
+    with seeded_randomness(7):
+        inside = random.random()
+    assert random.random() == expected != inside  # the block restored Python's generator
+
+
 def test_evaluate_cli_reevaluates_the_exported_model(trained, capsys):
     from training.evaluate import main
 
