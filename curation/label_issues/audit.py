@@ -17,7 +17,7 @@ import pandas as pd
 
 from curation.label_issues.detect import datalab_issues, find_label_issues_ranked, validate_options
 from curation.label_issues.probabilities import (
-    OutOfSample, cross_validated_probabilities, fold_probabilities,
+    DEFAULT_C, OutOfSample, cross_validated_probabilities, fold_probabilities,
 )
 from curation.progress import progress
 
@@ -32,7 +32,7 @@ class LabelIssueParams:
     filter_by: str = "prune_by_noise_rate"  # cleanlab.filter.find_label_issues(filter_by=...)
     rank_by: str = "self_confidence"  # cleanlab.rank label quality behind the score (score = 1 - quality)
     n_folds: int = 5
-    c: float = 0.001  # inverse L2 strength of the logistic regression (chosen on shoes, see bench/RESULTS.md)
+    c: float = DEFAULT_C
     seed: int = 0
     # A timm name, or several comma-separated whose features go side by side: the three packaged
     # backbones together err less than any one (bench/RESULTS.md: AUROC 0.94-0.95 against 0.91).

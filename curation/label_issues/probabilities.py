@@ -26,6 +26,7 @@ from curation.errors import CurationError
 from curation.progress import progress
 
 TRAIN_SPLIT = "train"
+DEFAULT_C = 0.001  # inverse L2 strength of the logistic regression (chosen on shoes, see bench/RESULTS.md)
 
 
 @dataclass
@@ -77,7 +78,7 @@ def _full_probs(model, features: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
-                     c: float = 0.001, seed: int = 0, extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                     c: float = DEFAULT_C, seed: int = 0, extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Out-of-fold probabilities (n, n_classes) from stratified K-fold logistic regression.
 
     `extra` = (features, labels) of samples added to every fold's training set (never predicted).
@@ -100,7 +101,7 @@ def _encode(labels: pd.Series, classes: list[str]) -> np.ndarray:
     return labels.map(index).to_numpy(dtype=int)
 
 
-def cross_validated_probabilities(table: pd.DataFrame, vectors: np.ndarray, *, n_folds: int = 5, c: float = 0.001,
+def cross_validated_probabilities(table: pd.DataFrame, vectors: np.ndarray, *, n_folds: int = 5, c: float = DEFAULT_C,
                                   seed: int = 0, train_split: str = TRAIN_SPLIT) -> OutOfSample:
     """The fast path: per labelled split, out-of-sample probabilities from embeddings (see module doc)."""
     usable = labelled_rows(table, vectors)
