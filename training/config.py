@@ -47,6 +47,9 @@ class TrainConfig:
     batch_size: int = 32
     weight_decay: float | None = None  # fastai's default when None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # > 0: the unfrozen epochs also keep an exponential moving average of the weights spanning about
+    # this many epochs, which validation and the exported model use (training.weight_average)
+    average_epochs: float = 0.0
     select_best: bool = True  # keep the epoch with the lowest validation error (SaveModelCallback)
     seed: int = 42
     threads: int = 0  # torch threads; 0: every core this process may use
@@ -62,6 +65,8 @@ class TrainConfig:
             raise ValueError(f"image_size must be at least 32 pixels, not {self.image_size}")
         if self.epochs < 0 or self.frozen_epochs < 0:
             raise ValueError("epochs and frozen_epochs must not be negative")
+        if self.average_epochs < 0:
+            raise ValueError(f"average_epochs must not be negative, not {self.average_epochs}")
         if self.lr_mult < 1:
             raise ValueError(f"lr_mult must be at least 1, not {self.lr_mult}")
 

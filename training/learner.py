@@ -23,6 +23,7 @@ from curation.cache import ContentCache
 from curation.errors import CurationError, WeightsNotFound
 from training.config import TrainConfig
 from training.data import class_names, make_dataloaders, resized_images
+from training.weight_average import weight_average_callback
 
 log = logging.getLogger(__name__)
 BEST_CHECKPOINT = "best"
@@ -206,8 +207,9 @@ def fit_learner(
     if config.epochs:
         learn.unfreeze()
         lr = slice(config.lr / 2 / config.lr_mult, config.lr / 2) if pretrained else config.lr
-        learn.fit_one_cycle(config.epochs, lr, cbs=[fast_memory, EpochLog("unfrozen" if pretrained else "scratch"),
-                                                    *([tracker] if select else [])])
+        averaging = [weight_average_callback(config.average_epochs)] if config.average_epochs else []
+        phase = EpochLog("unfrozen" if pretrained else "scratch")
+        learn.fit_one_cycle(config.epochs, lr, cbs=[fast_memory, *averaging, phase, *([tracker] if select else [])])
     seconds = time.perf_counter() - started
     selected = _selected_epoch(history) if select else None
     _remove_checkpoints(out_dir / "checkpoints")

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: 'valid' if present, else none; e.g. 'test' as the original project did)")
     parser.add_argument("--select-best", action=argparse.BooleanOptionalAction, default=True,
                         help="keep the epoch with the lowest validation error (default) or the last one")
+    parser.add_argument("--average-epochs", type=float, default=d.average_epochs,
+                        help="keep a moving average of the weights over about this many last epochs and "
+                             "validate and export it (0: off)")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: all cores; 1 is steadier when other work shares the cores)")
@@ -73,6 +76,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                            resize_method=args.resize_method, epochs=args.epochs, frozen_epochs=args.frozen_epochs,
                            lr=args.lr, lr_mult=args.lr_mult, batch_size=args.batch_size,
                            weight_decay=args.weight_decay, augment=augment, select_best=args.select_best,
+                           average_epochs=args.average_epochs,
                            seed=args.seed, threads=args.threads, valid_split=args.valid_split)
     except ValueError as exc:
         from curation.errors import CurationError
