@@ -3,7 +3,7 @@ synthetic unit vectors: 10k, 100k and 1M vectors, 85% train / 15% test, k=5, wit
 test vectors planted as near-copies of train vectors (cosine about 0.95) to measure recall.
 
 Each size runs in a fresh process so that peak memory (ru_maxrss) is its own. Below the exact
-search limit (50k) the index is exact (IndexFlatIP); above it HNSW. Dimension 128 by default:
+search limit (50k) the index is exact (IndexFlatIP), above it an inverted file (IVF). Dimension 128 by default:
 1M x 1280 float32 vectors alone would take 5 GB on a shared 24 GB machine (--dim to change).
 
 Run: python bench/bench_search_scale.py [--sizes 10000,100000,1000000] [--dim 128]

@@ -6,7 +6,7 @@
 
 summary.json, schema_version 1 (keys are only ever added; a change of meaning bumps the version):
   schema_version, dataset, root, generated (ISO time), params (LeakageParams),
-  embedding {model, source, index {split: "flat"|"hnsw"}},
+  embedding {model, source, index {split: "flat"|"ivf"}},
   samples {total, readable, by_split {split: n}},
   pairs {exact, near_duplicate, similar}: pair counts,
   leaks {pairs, samples_to_drop, by_split_pair {"<a>/<b>": {exact, near_duplicate}}},

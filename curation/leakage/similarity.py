@@ -75,9 +75,11 @@ def neighbour_pairs(vectors: np.ndarray, valid: np.ndarray, splits: list[str], *
     members = {s: m for s, m in members.items() if len(m)}
     found_pairs, found_sims, found_ranks, kinds = [], [], [], {}
     jobs = [(target, query) for i, target in enumerate(members) for query in list(members)[i:]]
+    index, indexed = None, None
     for target, query in progress(jobs, desc="similarity search"):
-        index = build_index(vectors[members[target]], exact_limit)
-        kinds[target] = "flat" if len(members[target]) <= exact_limit else "ivf"
+        if target != indexed:  # jobs come grouped by target: each split's index is built once
+            index, indexed = build_index(vectors[members[target]], exact_limit), target
+            kinds[target] = "flat" if len(members[target]) <= exact_limit else "ivf"
         same = target == query
         sims, labels = search(index, vectors[members[query]], k + 1 if same else k)
         query_pos = np.repeat(members[query], labels.shape[1])
