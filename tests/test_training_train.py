@@ -191,6 +191,36 @@ def test_convnext_without_offline_weights_trains_from_scratch_and_says_so(tmp_pa
     assert [row["phase"] for row in run.fit.history] == ["scratch"]  # nothing to freeze without weights
 
 
+def test_frozen_stages_keep_their_pretrained_weights_while_later_stages_learn(tmp_path, small_shoes, cache):
+    import torch
+
+    from training.learner import resolve_backbone
+    from training.pipeline import train_dataset
+
+    scanned = scan_dataset(small_shoes, reports_dir=tmp_path / "reports", cache=cache)
+    config = tiny_config(frozen_stages=2, select_best=False)
+    run = train_dataset(scanned, config, cache=cache, evaluate=False)
+    pretrained = resolve_backbone(config).state
+    trained = dict(run.fit.learn.model[0].model.named_parameters())
+    moved = {name for name, value in trained.items() if not torch.equal(value.detach(), pretrained[name])}
+    fixed_prefixes = ("conv_stem.", "bn1.", "blocks.0.", "blocks.1.")
+    assert not {name for name in moved if name.startswith(fixed_prefixes)}
+    assert any(name.startswith("blocks.2.") for name in moved) and any(name.startswith("blocks.6.") for name in moved)
+    assert all(p.requires_grad is False for n, p in trained.items() if n.startswith(fixed_prefixes))
+
+
+def test_frozen_stages_beyond_the_backbone_are_refused():
+    import timm
+
+    from training.layer_freeze import freeze_early_stages
+
+    model = timm.create_model("convnext_atto", pretrained=False, num_classes=0)
+    with pytest.raises(ValueError, match="4 stages"):
+        freeze_early_stages(model, 5)
+    fixed = freeze_early_stages(model, 1)
+    assert fixed and all(name.startswith(("stem.", "stages.0.")) for name in fixed)
+
+
 def test_train_cli_requiring_pretrained_weights_fails_cleanly(tmp_path, small_shoes, capsys):
     from curation.cli import run_cli
     from training.train import main

@@ -47,6 +47,9 @@ class TrainConfig:
     batch_size: int = 32
     weight_decay: float | None = None  # fastai's default when None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # pretrained only: the stem and this many first stages keep their weights in the unfrozen
+    # epochs too (training.layer_freeze: a shorter backward pass)
+    frozen_stages: int = 0
     # > 0: the unfrozen epochs also keep an exponential moving average of the weights spanning about
     # this many epochs, which validation and the exported model use (training.weight_average)
     average_epochs: float = 0.0
@@ -65,6 +68,8 @@ class TrainConfig:
             raise ValueError(f"image_size must be at least 32 pixels, not {self.image_size}")
         if self.epochs < 0 or self.frozen_epochs < 0:
             raise ValueError("epochs and frozen_epochs must not be negative")
+        if self.frozen_stages < 0:
+            raise ValueError(f"frozen_stages must not be negative, not {self.frozen_stages}")
         if self.average_epochs < 0:
             raise ValueError(f"average_epochs must not be negative, not {self.average_epochs}")
         if self.lr_mult < 1:

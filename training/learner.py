@@ -23,6 +23,7 @@ from curation.cache import ContentCache
 from curation.errors import CurationError, WeightsNotFound
 from training.config import TrainConfig
 from training.data import class_names, make_dataloaders, resized_images
+from training.layer_freeze import freeze_early_stages
 from training.weight_average import weight_average_callback
 
 log = logging.getLogger(__name__)
@@ -202,10 +203,17 @@ def fit_learner(
     started = time.perf_counter()
     if frozen:
         learn.freeze()
+        # fastai's freeze trains batch norm everywhere; the fixed early stages keep theirs too
+        fixed = freeze_early_stages(learn.model[0].model, config.frozen_stages)
+        if fixed:
+            log.info("stem and first %d stage(s) keep their pretrained weights (%d tensors)", config.frozen_stages,
+                     len(fixed))
         learn.fit_one_cycle(frozen, slice(config.lr), pct_start=0.99,
                             cbs=[fast_memory, EpochLog("frozen"), *([tracker] if select else [])])
     if config.epochs:
         learn.unfreeze()
+        if pretrained:
+            freeze_early_stages(learn.model[0].model, config.frozen_stages)
         lr = slice(config.lr / 2 / config.lr_mult, config.lr / 2) if pretrained else config.lr
         averaging = [weight_average_callback(config.average_epochs)] if config.average_epochs else []
         phase = EpochLog("unfrozen" if pretrained else "scratch")

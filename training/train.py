@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: 'valid' if present, else none; e.g. 'test' as the original project did)")
     parser.add_argument("--select-best", action=argparse.BooleanOptionalAction, default=True,
                         help="keep the epoch with the lowest validation error (default) or the last one")
+    parser.add_argument("--frozen-stages", type=int, default=d.frozen_stages,
+                        help="pretrained only: keep the stem and this many first stages fixed after unfreezing "
+                             "(faster steps; 0: train everything)")
     parser.add_argument("--average-epochs", type=float, default=d.average_epochs,
                         help="keep a moving average of the weights over about this many last epochs and "
                              "validate and export it (0: off)")
@@ -76,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                            resize_method=args.resize_method, epochs=args.epochs, frozen_epochs=args.frozen_epochs,
                            lr=args.lr, lr_mult=args.lr_mult, batch_size=args.batch_size,
                            weight_decay=args.weight_decay, augment=augment, select_best=args.select_best,
-                           average_epochs=args.average_epochs,
+                           average_epochs=args.average_epochs, frozen_stages=args.frozen_stages,
                            seed=args.seed, threads=args.threads, valid_split=args.valid_split)
     except ValueError as exc:
         from curation.errors import CurationError
