@@ -52,6 +52,8 @@ def build_run_parser() -> argparse.ArgumentParser:
     train.add_argument("--image-size", type=int, help=f"default {defaults.image_size}")
     train.add_argument("--epochs", type=int, help=f"default {defaults.epochs}")
     train.add_argument("--frozen-epochs", type=int, help=f"default {defaults.frozen_epochs}")
+    train.add_argument("--frozen-stages", type=int,
+                       help=f"stem + this many first stages stay pretrained (default {defaults.frozen_stages})")
     train.add_argument("--batch-size", type=int, help=f"default {defaults.batch_size}")
     train.add_argument("--lr", type=float, help=f"default {defaults.lr}")
     train.add_argument("--lr-mult", type=float, help=f"earliest layers learn at lr/lr-mult (default {defaults.lr_mult:g})")
@@ -75,7 +77,7 @@ def run_main(argv: list[str] | None = None) -> int:
     overrides = {"data": args.data, "reports_dir": args.reports_dir, "cache_dir": args.cache_dir,
                  "stages": parse_stages(args.stages) if args.stages else None,
                  "fail_on_leak": args.fail_on_leak, "review_embeddings": args.review_embeddings}
-    train = {k: getattr(args, k) for k in ("arch", "weights", "image_size", "epochs", "frozen_epochs", "batch_size", "lr",
+    train = {k: getattr(args, k) for k in ("arch", "weights", "image_size", "epochs", "frozen_epochs", "frozen_stages", "batch_size", "lr",
                                            "lr_mult", "valid_split", "folds", "threads")}
     result = run_pipeline(resolve_config(config_file, overrides, train))
     print(f"ran: {', '.join(result.ran) or 'nothing'}; reused: {', '.join(result.reused) or 'nothing'}")

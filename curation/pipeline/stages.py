@@ -79,8 +79,9 @@ def train_config(settings) -> Any:
 
     return TrainConfig(arch=settings.arch, weights=Path(settings.weights) if settings.weights else None,
                        image_size=settings.image_size, epochs=settings.epochs, frozen_epochs=settings.frozen_epochs,
-                       batch_size=settings.batch_size,
-                       lr=settings.lr, lr_mult=settings.lr_mult, valid_split=settings.valid_split, seed=settings.seed, threads=settings.threads)
+                       frozen_stages=settings.frozen_stages, batch_size=settings.batch_size, lr=settings.lr,
+                       lr_mult=settings.lr_mult, valid_split=settings.valid_split, seed=settings.seed,
+                       threads=settings.threads)
 
 
 def _train(ctx: RunContext) -> dict[str, Any]:
