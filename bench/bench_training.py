@@ -48,7 +48,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--lr-mult", type=float, default=10.0)
     parser.add_argument("--crop-min-scale", type=float, default=0.75)
     parser.add_argument("--max-rotate", type=float, default=15.0, help="degrees of random rotation (0: none)")
-    parser.add_argument("--frozen-stages", type=int, default=0, help="stem + this many stages fixed when unfrozen")
+    parser.add_argument("--frozen-stages", type=int, default=0, help="stem + this many stages kept pretrained")
     parser.add_argument("--average-epochs", type=float, default=0.0, help="weight averaging window (0: off)")
     parser.add_argument("--last-epoch", action="store_true",
                         help="keep the last epoch (no selection on test): the evaluation and TTA error are honest")

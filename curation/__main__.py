@@ -77,8 +77,8 @@ def run_main(argv: list[str] | None = None) -> int:
     overrides = {"data": args.data, "reports_dir": args.reports_dir, "cache_dir": args.cache_dir,
                  "stages": parse_stages(args.stages) if args.stages else None,
                  "fail_on_leak": args.fail_on_leak, "review_embeddings": args.review_embeddings}
-    train = {k: getattr(args, k) for k in ("arch", "weights", "image_size", "epochs", "frozen_epochs", "frozen_stages", "batch_size", "lr",
-                                           "lr_mult", "valid_split", "folds", "threads")}
+    train = {k: getattr(args, k) for k in ("arch", "weights", "image_size", "epochs", "frozen_epochs", "frozen_stages",
+                                           "batch_size", "lr", "lr_mult", "valid_split", "folds", "threads")}
     result = run_pipeline(resolve_config(config_file, overrides, train))
     print(f"ran: {', '.join(result.ran) or 'nothing'}; reused: {', '.join(result.reused) or 'nothing'}")
     print(f"report: {result.report}")

@@ -62,20 +62,20 @@ def test_the_fit_ends_on_the_moving_average_and_trains_on_the_raw_weights():
 
 
 def test_validation_scores_the_averaged_weights():
-    learn = _learner()
-    losses = []
-
     from fastai.callback.core import Callback
+
+    learn = _learner()
+    validated = []
 
     class ValidationWeights(Callback):
         order = 70
 
         def before_validate(self):
-            losses.append(self.learn.model.weight.detach().clone())
+            validated.append(self.learn.model.weight.detach().clone())
 
     average = weight_average_callback(0.5)
     learn.fit(1, cbs=[average, ValidationWeights()])
-    assert torch.equal(losses[0], learn.model.weight)  # what was validated is what the fit leaves
+    assert torch.equal(validated[0], learn.model.weight)  # what was validated is what the fit leaves
 
 
 def test_the_window_sets_the_decay_and_must_be_positive():

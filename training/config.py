@@ -47,8 +47,8 @@ class TrainConfig:
     batch_size: int = 32
     weight_decay: float | None = None  # fastai's default when None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    # pretrained only: the stem and this many first stages keep their weights in the unfrozen
-    # epochs too (training.layer_freeze: a shorter backward pass)
+    # pretrained only: the stem and this many first stages keep their weights in both phases,
+    # batch norm included (training.layer_freeze: a shorter backward pass)
     frozen_stages: int = 0
     # > 0: the unfrozen epochs also keep an exponential moving average of the weights spanning about
     # this many epochs, which validation and the exported model use (training.weight_average)

@@ -203,17 +203,13 @@ def fit_learner(
     started = time.perf_counter()
     if frozen:
         learn.freeze()
-        # fastai's freeze trains batch norm everywhere; the fixed early stages keep theirs too
-        fixed = freeze_early_stages(learn.model[0].model, config.frozen_stages)
-        if fixed:
-            log.info("stem and first %d stage(s) keep their pretrained weights (%d tensors)", config.frozen_stages,
-                     len(fixed))
+        _keep_early_stages(learn, config)  # fastai's freeze trains batch norm everywhere; these keep theirs
         learn.fit_one_cycle(frozen, slice(config.lr), pct_start=0.99,
                             cbs=[fast_memory, EpochLog("frozen"), *([tracker] if select else [])])
     if config.epochs:
         learn.unfreeze()
         if pretrained:
-            freeze_early_stages(learn.model[0].model, config.frozen_stages)
+            _keep_early_stages(learn, config)
         lr = slice(config.lr / 2 / config.lr_mult, config.lr / 2) if pretrained else config.lr
         averaging = [weight_average_callback(config.average_epochs)] if config.average_epochs else []
         phase = EpochLog("unfrozen" if pretrained else "scratch")
@@ -224,6 +220,14 @@ def fit_learner(
     if _on_gpu():
         learn.to_fp32()  # an exported model should load anywhere
     return FitResult(learn, classes, backbone, history, selected, seconds, "cuda" if _on_gpu() else "cpu")
+
+
+def _keep_early_stages(learn, config: TrainConfig) -> None:
+    """Fix the body's stem and first `config.frozen_stages` stages (again after each freeze/unfreeze)."""
+    fixed = freeze_early_stages(learn.model[0].model, config.frozen_stages)
+    if fixed:
+        log.info("stem and first %d stage(s) keep their pretrained weights (%d tensors)", config.frozen_stages,
+                 len(fixed))
 
 
 def _with_image(rows: pd.DataFrame, images: dict[str, bytes], what: str) -> pd.DataFrame:

@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--select-best", action=argparse.BooleanOptionalAction, default=True,
                         help="keep the epoch with the lowest validation error (default) or the last one")
     parser.add_argument("--frozen-stages", type=int, default=d.frozen_stages,
-                        help="pretrained only: keep the stem and this many first stages fixed after unfreezing "
-                             "(faster steps; 0: train everything)")
+                        help="pretrained only: keep the stem and this many first stages at their pretrained "
+                             "weights in both phases (faster steps; 0: train everything)")
     parser.add_argument("--average-epochs", type=float, default=d.average_epochs,
                         help="keep a moving average of the weights over about this many last epochs and "
                              "validate and export it (0: off)")

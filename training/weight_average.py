@@ -18,7 +18,6 @@ def ema_decay(window_epochs: float, steps_per_epoch: int) -> float:
 def weight_average_callback(window_epochs: float):
     """A fastai callback keeping the average; pass it to one fit (a local class does not pickle, so
     it is never part of the exported learner)."""
-    import torch
     from fastai.callback.core import Callback
 
     class WeightAverage(Callback):
@@ -38,22 +37,17 @@ def weight_average_callback(window_epochs: float):
             # the average stays loaded until the next epoch trains, so that a SaveModelCallback
             # checkpoints (and later restores) averaged weights
             self.training_state = {k: v.clone() for k, v in self.learn.model.state_dict().items()}
-            self._load(self.average.module.state_dict())
+            self.learn.model.load_state_dict(self.average.module.state_dict())
 
         def before_train(self):
             if self.training_state is not None:
-                self._load(self.training_state)
+                self.learn.model.load_state_dict(self.training_state)
                 self.training_state = None
 
         def after_fit(self):
             if self.training_state is None:  # no validation ran after the last step
-                self._load(self.average.module.state_dict())
+                self.learn.model.load_state_dict(self.average.module.state_dict())
             self.training_state = None
             del self.average
-
-        def _load(self, state):
-            with torch.no_grad():
-                for name, value in self.learn.model.state_dict().items():
-                    value.copy_(state[name])
 
     return WeightAverage()
