@@ -209,6 +209,23 @@ def test_frozen_stages_keep_their_pretrained_weights_while_later_stages_learn(tm
     assert all(p.requires_grad is False for n, p in trained.items() if n.startswith(fixed_prefixes))
 
 
+def test_label_smoothing_is_the_loss_that_training_minimises(tmp_path, small_shoes, cache):
+    from training.pipeline import train_dataset
+
+    eps = 0.8  # large, so that the smoothed loss is far from the plain one even for an untrained head
+    scanned = scan_dataset(small_shoes, reports_dir=tmp_path / "reports", cache=cache)
+    run = train_dataset(scanned, tiny_config(label_smoothing=eps, epochs=0, select_best=False), cache=cache, tta=0)
+    predictions = pd.read_parquet(run.model_path.parent / "predictions.parquet")
+    log_probs = np.log(predictions[[f"p_{c}" for c in CLASSES]].to_numpy())
+    picked = log_probs[np.arange(len(log_probs)), predictions["label"].map(CLASSES.index).to_numpy()]
+    smoothed = -((1 - eps) * picked + eps * log_probs.mean(axis=1))  # fastai's LabelSmoothingCrossEntropy
+    assert abs(smoothed.mean() - predictions["loss"].mean()) > 0.005  # the two losses can be told apart
+    assert run.fit.history[-1]["valid_loss"] == pytest.approx(smoothed.mean(), abs=1e-3)
+    assert run.metadata["config"]["label_smoothing"] == eps
+    with pytest.raises(ValueError, match="label_smoothing"):
+        tiny_config(label_smoothing=1.0)
+
+
 def test_frozen_stages_beyond_the_backbone_are_refused():
     import timm
 

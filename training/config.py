@@ -53,6 +53,8 @@ class TrainConfig:
     # > 0: the unfrozen epochs also keep an exponential moving average of the weights spanning about
     # this many epochs, which validation and the exported model use (training.weight_average)
     average_epochs: float = 0.0
+    # > 0: cross-entropy against labels smoothed by this much (fastai's LabelSmoothingCrossEntropy)
+    label_smoothing: float = 0.0
     select_best: bool = True  # keep the epoch with the lowest validation error (SaveModelCallback)
     seed: int = 42
     threads: int = 0  # torch threads; 0: every core this process may use
@@ -72,6 +74,8 @@ class TrainConfig:
             raise ValueError(f"frozen_stages must not be negative, not {self.frozen_stages}")
         if self.average_epochs < 0:
             raise ValueError(f"average_epochs must not be negative, not {self.average_epochs}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
         if self.lr_mult < 1:
             raise ValueError(f"lr_mult must be at least 1, not {self.lr_mult}")
 

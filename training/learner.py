@@ -81,12 +81,14 @@ def load_backbone_state(body, state: dict) -> None:
 
 
 def build_learner(dls, classes: list[str], config: TrainConfig, backbone: Backbone, out_dir: Path):
-    from fastai.losses import CrossEntropyLossFlat
+    from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
     from fastai.metrics import accuracy, error_rate
     from fastai.vision.learner import vision_learner
 
+    loss = (LabelSmoothingCrossEntropyFlat(eps=config.label_smoothing) if config.label_smoothing
+            else CrossEntropyLossFlat())
     learn = vision_learner(dls, config.arch, pretrained=False, normalize=False, n_out=len(classes),
-                           loss_func=CrossEntropyLossFlat(), metrics=[error_rate, accuracy],
+                           loss_func=loss, metrics=[error_rate, accuracy],
                            path=out_dir, model_dir="checkpoints", wd=config.weight_decay)
     if backbone.state is not None:
         load_backbone_state(learn.model[0].model, backbone.state)

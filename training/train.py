@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--average-epochs", type=float, default=d.average_epochs,
                         help="keep a moving average of the weights over about this many last epochs and "
                              "validate and export it (0: off)")
+    parser.add_argument("--label-smoothing", type=float, default=d.label_smoothing,
+                        help="train against labels smoothed by this much (0: plain cross-entropy)")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: all cores; 1 is steadier when other work shares the cores)")
@@ -80,7 +82,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                            lr=args.lr, lr_mult=args.lr_mult, batch_size=args.batch_size,
                            weight_decay=args.weight_decay, augment=augment, select_best=args.select_best,
                            average_epochs=args.average_epochs, frozen_stages=args.frozen_stages,
-                           seed=args.seed, threads=args.threads, valid_split=args.valid_split)
+                           label_smoothing=args.label_smoothing, seed=args.seed, threads=args.threads, valid_split=args.valid_split)
     except ValueError as exc:
         from curation.errors import CurationError
 
