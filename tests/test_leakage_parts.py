@@ -39,6 +39,32 @@ def test_approximate_index_finds_the_same_close_pairs_as_the_exact_one():
     assert np.isnan(exact.nearest_across[np.array(splits) == "train"]).all()
 
 
+@pytest.mark.parametrize("graph_above_cells", [0, 10**6], ids=["hnsw-quantizer", "exact-quantizer"])
+def test_bounded_cell_index_scans_few_cells_and_answers_each_query_in_its_own_row(graph_above_cells, monkeypatch):
+    from curation.leakage import similarity
+    from curation.leakage.similarity import build_index, search
+
+    monkeypatch.setattr(similarity, "GRAPH_QUANTIZER_ABOVE_CELLS", graph_above_cells)
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(300, 32))
+    vectors = np.repeat(centres, 8, axis=0) + rng.normal(scale=0.1, size=(2400, 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype("float32")
+    approx = build_index(vectors, exact_limit=10, cell_size=16)
+    assert approx.nlist == 150 and approx.nprobe < approx.nlist / 4  # most cells are never scanned
+    import faiss
+
+    assert isinstance(faiss.downcast_index(approx.quantizer), faiss.IndexHNSWFlat) == (graph_above_cells == 0)
+    queries = vectors[rng.permutation(len(vectors))[:500]]  # in no particular cell order
+    exact_sims, exact_labels = search(build_index(vectors, exact_limit=10**6), queries, 4)
+    sims, labels = search(approx, queries, 4, indexed=vectors)
+    found = np.mean([len(set(a) & set(b)) / 4 for a, b in zip(labels, exact_labels)])
+    assert found > 0.98  # rows come back in the queries' order (a mix-up would find almost nothing)
+    # float16 cells, float32 similarities: the scores are recomputed exactly
+    assert np.allclose(sims[labels == exact_labels], exact_sims[labels == exact_labels], atol=1e-5)
+    assert np.all(np.diff(sims, axis=1) <= 0)
+
+
 def test_mirror_hash_matches_a_flipped_copy_that_the_plain_hash_misses(tmp_path, shoes_root, cache):
     source = sorted((shoes_root / "train" / "converse").iterdir())[3]
     root = tmp_path / "data"
