@@ -29,7 +29,7 @@ def one(n: int, dim: int, threads: int, exact_limit: int) -> dict:
     import numpy as np
 
     from curation.leakage.params import LeakageParams
-    from curation.leakage.similarity import IVF_CELL_SIZE, ivf_probes, neighbour_pairs
+    from curation.leakage.similarity import ivf_layout, neighbour_pairs
 
     faiss.omp_set_num_threads(threads)
     rng = np.random.default_rng(n)
@@ -50,8 +50,8 @@ def one(n: int, dim: int, threads: int, exact_limit: int) -> dict:
     pairs = {tuple(p) for p in found.pairs}
     recall = np.mean([tuple(sorted((int(s), int(t)))) in pairs for s, t in zip(sources, planted)])
     planted_cos = np.einsum("ij,ij->i", vectors[planted], vectors[sources])
-    cells = {split: max(1, count // IVF_CELL_SIZE) for split, count in (("train", int(n * 0.85)), ("test", n - int(n * 0.85)))}
-    probes = {split: ivf_probes(c) for split, c in cells.items() if found.index_kind.get(split) == "ivf"}
+    sizes = {"train": int(n * 0.85), "test": n - int(n * 0.85)}
+    probes = {split: ivf_layout(size)[1] for split, size in sizes.items() if found.index_kind.get(split) == "ivf"}
     return {"n": n, "dim": dim, "threads": threads, "index": found.index_kind, "probes": probes,
             "seconds": round(seconds, 2),
             "peak_rss_mb": round(peak / 1024, 1), "rss_before_search_mb": round(before / 1024, 1),

@@ -41,6 +41,8 @@ def test_approximate_index_finds_the_same_close_pairs_as_the_exact_one():
 
 @pytest.mark.parametrize("graph_above_cells", [0, 10**6], ids=["hnsw-quantizer", "exact-quantizer"])
 def test_bounded_cell_index_scans_few_cells_and_answers_each_query_in_its_own_row(graph_above_cells, monkeypatch):
+    import faiss
+
     from curation.leakage import similarity
     from curation.leakage.similarity import build_index, search
 
@@ -52,8 +54,6 @@ def test_bounded_cell_index_scans_few_cells_and_answers_each_query_in_its_own_ro
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype("float32")
     approx = build_index(vectors, exact_limit=10, cell_size=16)
     assert approx.nlist == 150 and approx.nprobe < approx.nlist / 4  # most cells are never scanned
-    import faiss
-
     assert isinstance(faiss.downcast_index(approx.quantizer), faiss.IndexHNSWFlat) == (graph_above_cells == 0)
     queries = vectors[rng.permutation(len(vectors))[:500]]  # in no particular cell order
     exact_sims, exact_labels = search(build_index(vectors, exact_limit=10**6), queries, 4)

@@ -60,8 +60,10 @@ def build_index(vectors: np.ndarray, exact_limit: int, cell_size: int = IVF_CELL
     return index
 
 
-def ivf_probes(cells: int) -> int:
-    return min(cells, max(1, round(IVF_PROBES_PER_LOG2_CELLS * np.log2(max(cells, 2)))))
+def ivf_layout(n_vectors: int, cell_size: int = IVF_CELL_SIZE) -> tuple[int, int]:
+    """(cells, cells scanned per query) of the inverted file over n_vectors."""
+    cells = max(1, n_vectors // cell_size)
+    return cells, min(cells, max(1, round(IVF_PROBES_PER_LOG2_CELLS * np.log2(max(cells, 2)))))
 
 
 def _bounded_cell_ivf(vectors: np.ndarray, cell_size: int):
@@ -72,8 +74,7 @@ def _bounded_cell_ivf(vectors: np.ndarray, cell_size: int):
     import faiss
 
     dim = vectors.shape[1]
-    cells = max(1, len(vectors) // cell_size)
-    probes = ivf_probes(cells)
+    cells, probes = ivf_layout(len(vectors), cell_size)
     sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), cells * IVF_TRAINING_PER_CELL),
                                              replace=False)
     settings = faiss.ClusteringParameters()
@@ -106,14 +107,11 @@ def search(index, queries: np.ndarray, k: int, indexed: np.ndarray | None = None
 
     For an inverted file, `indexed` (the float32 vectors it holds) gives the exact similarities."""
     k = min(k, index.ntotal)
+    if not hasattr(index, "nprobe"):
+        return _in_chunks(lambda chunk: index.search(chunk, k), queries, k)
+    cell_sims, cells = _in_chunks(lambda chunk: index.quantizer.search(chunk, index.nprobe), queries, index.nprobe)
     sims = np.empty((len(queries), k), dtype="float32")
     labels = np.empty((len(queries), k), dtype="int64")
-    if not hasattr(index, "nprobe"):
-        for start in range(0, len(queries), QUERY_CHUNK):
-            chunk = np.ascontiguousarray(queries[start : start + QUERY_CHUNK], dtype="float32")
-            sims[start : start + len(chunk)], labels[start : start + len(chunk)] = index.search(chunk, k)
-        return sims, labels
-    cell_sims, cells = _probed_cells(index, queries)
     order = np.argsort(cells[:, 0], kind="stable")  # consecutive queries scan mostly the same cells
     for start in range(0, len(queries), QUERY_CHUNK):
         chunk = order[start : start + QUERY_CHUNK]
@@ -124,22 +122,22 @@ def search(index, queries: np.ndarray, k: int, indexed: np.ndarray | None = None
     return sims, labels
 
 
+def _in_chunks(call, queries: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """call(chunk) -> (similarities, ids), each (len(chunk), width), over the queries QUERY_CHUNK at a time."""
+    sims = np.empty((len(queries), width), dtype="float32")
+    ids = np.empty((len(queries), width), dtype="int64")
+    for start in range(0, len(queries), QUERY_CHUNK):
+        chunk = np.ascontiguousarray(queries[start : start + QUERY_CHUNK], dtype="float32")
+        sims[start : start + len(chunk)], ids[start : start + len(chunk)] = call(chunk)
+    return sims, ids
+
+
 def _exact_order(queries: np.ndarray, indexed: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The float32 similarities of the found neighbours, each row sorted by them (-1 labels last)."""
     sims = np.einsum("ij,ikj->ik", queries, indexed[np.maximum(labels, 0)])
     sims = np.where(labels >= 0, sims, -np.inf).astype("float32")
     order = np.argsort(-sims, axis=1, kind="stable")
     return np.take_along_axis(sims, order, axis=1), np.take_along_axis(labels, order, axis=1)
-
-
-def _probed_cells(index, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each query's nprobe nearest cells, nearest first."""
-    sims = np.empty((len(queries), index.nprobe), dtype="float32")
-    cells = np.empty((len(queries), index.nprobe), dtype="int64")
-    for start in range(0, len(queries), QUERY_CHUNK):
-        chunk = np.ascontiguousarray(queries[start : start + QUERY_CHUNK], dtype="float32")
-        sims[start : start + len(chunk)], cells[start : start + len(chunk)] = index.quantizer.search(chunk, index.nprobe)
-    return sims, cells
 
 
 def neighbour_pairs(vectors: np.ndarray, valid: np.ndarray, splits: list[str], *, k: int,
