@@ -29,7 +29,8 @@ def one(n: int, dim: int, threads: int, exact_limit: int) -> dict:
     import numpy as np
 
     from curation.leakage.params import LeakageParams
-    from curation.leakage.similarity import ivf_layout, neighbour_pairs
+    from curation.leakage.cell_index import cell_layout
+    from curation.leakage.similarity import neighbour_pairs
 
     faiss.omp_set_num_threads(threads)
     rng = np.random.default_rng(n)
@@ -51,7 +52,7 @@ def one(n: int, dim: int, threads: int, exact_limit: int) -> dict:
     recall = np.mean([tuple(sorted((int(s), int(t)))) in pairs for s, t in zip(sources, planted)])
     planted_cos = np.einsum("ij,ij->i", vectors[planted], vectors[sources])
     sizes = {"train": int(n * 0.85), "test": n - int(n * 0.85)}
-    probes = {split: ivf_layout(size)[1] for split, size in sizes.items() if found.index_kind.get(split) == "ivf"}
+    probes = {split: cell_layout(size)[1] for split, size in sizes.items() if found.index_kind.get(split) == "ivf"}
     return {"n": n, "dim": dim, "threads": threads, "index": found.index_kind, "probes": probes,
             "seconds": round(seconds, 2),
             "peak_rss_mb": round(peak / 1024, 1), "rss_before_search_mb": round(before / 1024, 1),

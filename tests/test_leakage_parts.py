@@ -43,26 +43,45 @@ def test_approximate_index_finds_the_same_close_pairs_as_the_exact_one():
 def test_bounded_cell_index_scans_few_cells_and_answers_each_query_in_its_own_row(graph_above_cells, monkeypatch):
     import faiss
 
-    from curation.leakage import similarity
+    from curation.leakage import cell_index
     from curation.leakage.similarity import build_index, search
 
-    monkeypatch.setattr(similarity, "GRAPH_QUANTIZER_ABOVE_CELLS", graph_above_cells)
+    monkeypatch.setattr(cell_index, "GRAPH_QUANTIZER_ABOVE_CELLS", graph_above_cells)
+    monkeypatch.setattr(cell_index, "QUERY_BLOCK", 128)  # several blocks, sorted and put back
+    monkeypatch.setattr(cell_index, "SCORES_PER_PRODUCT", 512)  # several products per cell
 
     rng = np.random.default_rng(1)
     centres = rng.normal(size=(300, 32))
     vectors = np.repeat(centres, 8, axis=0) + rng.normal(scale=0.1, size=(2400, 32))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype("float32")
     approx = build_index(vectors, exact_limit=10, cell_size=16)
-    assert approx.nlist == 150 and approx.nprobe < approx.nlist / 4  # most cells are never scanned
-    assert isinstance(faiss.downcast_index(approx.quantizer), faiss.IndexHNSWFlat) == (graph_above_cells == 0)
+    assert approx.cells == 150 and approx.probes < approx.cells / 4  # most cells are never scanned
+    assert isinstance(approx.quantizer, faiss.IndexHNSWFlat) == (graph_above_cells == 0)
+    assert sorted(approx.ids) == list(range(2400))  # every vector stored once
     queries = vectors[rng.permutation(len(vectors))[:500]]  # in no particular cell order
     exact_sims, exact_labels = search(build_index(vectors, exact_limit=10**6), queries, 4)
-    sims, labels = search(approx, queries, 4, indexed=vectors)
+    sims, labels = search(approx, queries, 4)
     found = np.mean([len(set(a) & set(b)) / 4 for a, b in zip(labels, exact_labels)])
     assert found > 0.98  # rows come back in the queries' order (a mix-up would find almost nothing)
-    # float16 cells, float32 similarities: the scores are recomputed exactly
+    assert np.all(labels >= 0) and all(len(set(row)) == 4 for row in labels)  # no vector twice
     assert np.allclose(sims[labels == exact_labels], exact_sims[labels == exact_labels], atol=1e-5)
+    assert np.allclose(sims, np.einsum("ij,ikj->ik", queries, vectors[labels]), atol=1e-5)  # exact float32 scores
     assert np.all(np.diff(sims, axis=1) <= 0)
+
+
+def test_cell_index_keeps_k_per_query_among_identical_vectors_and_marks_missing_ones():
+    """Ties everywhere (one picture many times) must not flood the candidates, and a query with
+    fewer than k vectors in reach gets -1 labels rather than made-up neighbours."""
+    from curation.leakage.cell_index import CellIndex
+
+    same = np.tile(np.eye(1, 16, dtype="float32"), (600, 1))
+    index = CellIndex(same, cell_size=16)
+    sims, labels = index.search(same[:50], 5)
+    assert np.allclose(sims, 1.0) and np.all(labels >= 0) and all(len(set(row)) == 5 for row in labels)
+    few = CellIndex(np.eye(3, 16, dtype="float32"), cell_size=1)  # three cells of one vector each
+    sims, labels = few.search(np.eye(3, 16, dtype="float32"), 5)
+    assert labels.shape == (3, 3)  # k is capped at the vectors held
+    assert np.array_equal(labels[:, 0], [0, 1, 2]) and np.allclose(sims[:, 0], 1.0)
 
 
 def test_mirror_hash_matches_a_flipped_copy_that_the_plain_hash_misses(tmp_path, shoes_root, cache):

@@ -33,7 +33,7 @@ class LeakageParams:
     inliers_support: int = 12  # at or above, with cosine_support or a hash match: a near-duplicate
     # Search.
     neighbours: int = 5  # k nearest neighbours per query image and split
-    exact_search_limit: int = 50_000  # above this many vectors, an approximate index (FAISS inverted file)
+    exact_search_limit: int = 50_000  # above this many vectors, an approximate index (curation.leakage.cell_index)
     model: str = DEFAULT_EMBEDDING_MODEL
     weights: str | None = None
     # Input pixels for the embeddings (None: the model's own, 224 for lite0, shared with other stages).
