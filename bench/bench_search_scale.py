@@ -4,11 +4,15 @@ test vectors planted as near-copies of train vectors (cosine about 0.95) to meas
 
 Each size runs in a fresh process so that peak memory (ru_maxrss) is its own. Below the exact
 search limit (50k) the index is exact (IndexFlatIP), above it the bounded-cell inverted file
-(IVF, about 256 vectors per cell, 4 log2(cells) cells scanned per query); `--exact-limit 0` uses the
+(curation.leakage.cell_index: about 256 vectors per cell, 2 log2(N) cells scanned per query); `--exact-limit 0` uses the
 inverted file at every size, to see its own growth. Dimension 128 by default:
 1M x 1280 float32 vectors alone would take 5 GB on a shared 24 GB machine (--dim to change).
 
-Run: python bench/bench_search_scale.py [--sizes 10000,100000,1000000] [--dim 128] [--exact-limit 0]
+Beside it, in the same run on the same vectors, what a FAISS user would write for the same jobs:
+IndexIVFFlat (FAISS's k-means and scan) with the same cells and probes, exact below the limit.
+
+Run: python bench/bench_search_scale.py [--sizes 10000,100000,1000000] [--methods ours,faiss] [--dim 128]
+     [--exact-limit 0]
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import time
 from leakage_common import OUT, PROJECT
 
 
-def one(n: int, dim: int, threads: int, exact_limit: int) -> dict:
+def one(n: int, dim: int, threads: int, exact_limit: int, method: str) -> dict:
     import faiss
     import numpy as np
 
@@ -44,20 +48,55 @@ def one(n: int, dim: int, threads: int, exact_limit: int) -> dict:
     params = LeakageParams()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     clock = time.perf_counter()
-    found = neighbour_pairs(vectors, np.ones(n, dtype=bool), list(splits), k=params.neighbours,
-                            exact_limit=exact_limit, split_order=["train", "test"])
+    if method == "ours":
+        found = neighbour_pairs(vectors, np.ones(n, dtype=bool), list(splits), k=params.neighbours,
+                                exact_limit=exact_limit, split_order=["train", "test"])
+        pairs, kinds = found.pairs, found.index_kind
+    else:
+        pairs, kinds = faiss_ivf_pairs(vectors, splits, params.neighbours, exact_limit)
     seconds = time.perf_counter() - clock
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    pairs = {tuple(p) for p in found.pairs}
+    pairs = set(map(tuple, pairs.tolist()))
     recall = np.mean([tuple(sorted((int(s), int(t)))) in pairs for s, t in zip(sources, planted)])
     planted_cos = np.einsum("ij,ij->i", vectors[planted], vectors[sources])
     sizes = {"train": int(n * 0.85), "test": n - int(n * 0.85)}
-    probes = {split: cell_layout(size)[1] for split, size in sizes.items() if found.index_kind.get(split) == "ivf"}
-    return {"n": n, "dim": dim, "threads": threads, "index": found.index_kind, "probes": probes,
+    probes = {split: cell_layout(size)[1] for split, size in sizes.items() if kinds.get(split) == "ivf"}
+    return {"method": method, "n": n, "dim": dim, "threads": threads, "index": kinds, "probes": probes,
             "seconds": round(seconds, 2),
             "peak_rss_mb": round(peak / 1024, 1), "rss_before_search_mb": round(before / 1024, 1),
             "vectors_mb": round(vectors.nbytes / 2**20, 1), "pairs": len(pairs),
             "planted_recall": round(float(recall), 4), "planted_cosine_median": round(float(np.median(planted_cos)), 3)}
+
+
+def faiss_ivf_pairs(vectors, splits, k: int, exact_limit: int):
+    """What a user of FAISS would run for the same jobs: IndexIVFFlat (FAISS's own k-means and
+    scan) with the same number of cells and probes, each split against itself, test against train."""
+    import faiss
+    import numpy as np
+
+    from curation.leakage.cell_index import TRAINING_PER_CELL, cell_layout
+
+    members = {s: np.flatnonzero(splits == s) for s in ("train", "test")}
+    pairs, kinds = [], {}
+    for target, queries in (("train", ("train", "test")), ("test", ("test",))):
+        indexed = np.ascontiguousarray(vectors[members[target]])
+        cells, probes = cell_layout(len(indexed))
+        if len(indexed) <= exact_limit:
+            index, kinds[target] = faiss.IndexFlatIP(indexed.shape[1]), "flat"
+        else:
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(indexed.shape[1]), indexed.shape[1], cells,
+                                       faiss.METRIC_INNER_PRODUCT)
+            index.cp.max_points_per_centroid, index.cp.niter, index.cp.spherical = TRAINING_PER_CELL, 10, True
+            index.train(indexed)
+            index.nprobe, kinds[target] = probes, "ivf"
+        index.add(indexed)
+        for query in queries:
+            labels = index.search(np.ascontiguousarray(vectors[members[query]]), k + (query == target))[1]
+            rows = np.repeat(members[query], labels.shape[1])
+            found = np.where(labels.ravel() >= 0, members[target][np.maximum(labels.ravel(), 0)], -1)
+            keep = (found >= 0) & (found != rows)
+            pairs.append(np.sort(np.stack([rows[keep], found[keep]], axis=1), axis=1))
+    return np.concatenate(pairs), kinds
 
 
 def main() -> None:
@@ -67,18 +106,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--exact-limit", type=int, default=None,
                         help="largest split searched exactly (default: the audit's, 50,000)")
+    parser.add_argument("--methods", default="ours,faiss",
+                        help="ours (the audit's search), faiss (IndexIVFFlat, same cells and probes)")
+    parser.add_argument("--method", default="ours", help=argparse.SUPPRESS)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     from curation.leakage.params import LeakageParams
 
     limit = LeakageParams().exact_search_limit if args.exact_limit is None else args.exact_limit
     if args.one:
-        print(json.dumps(one(args.one, args.dim, args.threads, limit)))
+        print(json.dumps(one(args.one, args.dim, args.threads, limit, args.method)))
         return
     rows = []
-    for n in (int(s) for s in args.sizes.split(",")):
+    for n, method in ((int(s), m) for s in args.sizes.split(",") for m in args.methods.split(",")):
         done = subprocess.run([sys.executable, __file__, "--one", str(n), "--dim", str(args.dim), "--threads",
-                               str(args.threads), "--exact-limit", str(limit)], capture_output=True, text=True, cwd=PROJECT)
+                               str(args.threads), "--exact-limit", str(limit), "--method", method],
+                              capture_output=True, text=True, cwd=PROJECT)
         if done.returncode:
             print(done.stderr[-2000:])
             continue

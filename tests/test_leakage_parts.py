@@ -39,14 +39,17 @@ def test_approximate_index_finds_the_same_close_pairs_as_the_exact_one():
     assert np.isnan(exact.nearest_across[np.array(splits) == "train"]).all()
 
 
-@pytest.mark.parametrize("graph_above_cells", [0, 10**6], ids=["hnsw-quantizer", "exact-quantizer"])
-def test_bounded_cell_index_scans_few_cells_and_answers_each_query_in_its_own_row(graph_above_cells, monkeypatch):
+@pytest.mark.parametrize("graph_above_cells, one_level_up_to", [(0, 10**6), (10**6, 16)],
+                         ids=["hnsw-quantizer", "exact-quantizer-two-level-kmeans"])
+def test_bounded_cell_index_scans_few_cells_and_answers_each_query_in_its_own_row(graph_above_cells, one_level_up_to,
+                                                                                  monkeypatch):
     import faiss
 
     from curation.leakage import cell_index
     from curation.leakage.similarity import build_index, search
 
     monkeypatch.setattr(cell_index, "GRAPH_QUANTIZER_ABOVE_CELLS", graph_above_cells)
+    monkeypatch.setattr(cell_index, "ONE_LEVEL_KMEANS_UP_TO_CELLS", one_level_up_to)
     monkeypatch.setattr(cell_index, "QUERY_BLOCK", 128)  # several blocks, sorted and put back
     monkeypatch.setattr(cell_index, "SCORES_PER_PRODUCT", 512)  # several products per cell
 
@@ -55,12 +58,15 @@ def test_bounded_cell_index_scans_few_cells_and_answers_each_query_in_its_own_ro
     vectors = np.repeat(centres, 8, axis=0) + rng.normal(scale=0.1, size=(2400, 32))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype("float32")
     approx = build_index(vectors, exact_limit=10, cell_size=16)
-    assert approx.cells == 150 and approx.probes < approx.cells / 4  # most cells are never scanned
+    assert 140 <= approx.cells <= 160 and approx.probes < approx.cells / 4  # most cells are never scanned
+    assert np.bincount(approx.own_probes[:, 0], minlength=approx.cells).max() < 100  # no giant cell
     assert isinstance(approx.quantizer, faiss.IndexHNSWFlat) == (graph_above_cells == 0)
     assert sorted(approx.ids) == list(range(2400))  # every vector stored once
     queries = vectors[rng.permutation(len(vectors))[:500]]  # in no particular cell order
     exact_sims, exact_labels = search(build_index(vectors, exact_limit=10**6), queries, 4)
     sims, labels = search(approx, queries, 4)
+    own_sims, own_labels = search(approx, vectors, 4, own=True)  # the stored cells of the indexed vectors
+    assert np.mean(own_labels[:, 0] == np.arange(len(vectors))) > 0.99 and np.allclose(own_sims[:, 0], 1, atol=1e-5)
     found = np.mean([len(set(a) & set(b)) / 4 for a, b in zip(labels, exact_labels)])
     assert found > 0.98  # rows come back in the queries' order (a mix-up would find almost nothing)
     assert np.all(labels >= 0) and all(len(set(row)) == 4 for row in labels)  # no vector twice

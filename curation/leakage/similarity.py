@@ -46,11 +46,12 @@ def build_index(vectors: np.ndarray, exact_limit: int, **cell_options):
     return index
 
 
-def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """k nearest neighbours of each query, best first; labels are -1 where fewer than k exist."""
+def search(index, queries: np.ndarray, k: int, own: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """k nearest neighbours of each query, best first; labels are -1 where fewer than k exist.
+    own: the queries are the indexed vectors themselves, in their order."""
     k = min(k, index.ntotal)
     if isinstance(index, CellIndex):
-        return index.search(queries, k)
+        return index.search(queries, k, own=own)
     sims = np.empty((len(queries), k), dtype="float32")
     labels = np.empty((len(queries), k), dtype="int64")
     for start in range(0, len(queries), QUERY_CHUNK):
@@ -75,7 +76,7 @@ def neighbour_pairs(vectors: np.ndarray, valid: np.ndarray, splits: list[str], *
             index, indexed = build_index(vectors[members[target]], exact_limit), target
             kinds[target] = "flat" if len(members[target]) <= exact_limit else "ivf"
         same = target == query
-        sims, labels = search(index, vectors[members[query]], k + 1 if same else k)
+        sims, labels = search(index, vectors[members[query]], k + 1 if same else k, own=same)
         query_pos = np.repeat(members[query], labels.shape[1])
         ranks = np.tile(np.arange(labels.shape[1]), len(labels))
         if same:  # the query itself usually comes first: count ranks among the others
