@@ -4,8 +4,8 @@ test vectors planted as near-copies of train vectors (cosine about 0.95) to meas
 
 Each size runs in a fresh process so that peak memory (ru_maxrss) is its own. Below the exact
 search limit (50k) the index is exact (IndexFlatIP), above it the bounded-cell inverted file
-(curation.leakage.cell_index: about 256 vectors per cell, 2 log2(N) cells scanned per query); `--exact-limit 0` uses the
-inverted file at every size, to see its own growth. Dimension 128 by default:
+(curation.leakage.cell_index: about 256 vectors per cell, 2 log2(N) cells scanned per query);
+`--exact-limit 0` uses the inverted file at every size, to see its own growth. Dimension 128 by default:
 1M x 1280 float32 vectors alone would take 5 GB on a shared 24 GB machine (--dim to change).
 
 Beside it, in the same run on the same vectors, what a FAISS user would write for the same jobs:

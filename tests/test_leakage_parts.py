@@ -76,8 +76,8 @@ def test_bounded_cell_index_scans_few_cells_and_answers_each_query_in_its_own_ro
 
 
 def test_cell_index_keeps_k_per_query_among_identical_vectors_and_marks_missing_ones():
-    """Ties everywhere (one picture many times) must not flood the candidates, and a query with
-    fewer than k vectors in reach gets -1 labels rather than made-up neighbours."""
+    """Ties everywhere (one picture many times) still give k distinct neighbours, and an index
+    holding fewer than k vectors answers with the ones it holds rather than made-up neighbours."""
     from curation.leakage.cell_index import CellIndex
 
     same = np.tile(np.eye(1, 16, dtype="float32"), (600, 1))

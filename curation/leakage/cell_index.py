@@ -48,10 +48,10 @@ class CellIndex:
     def __init__(self, vectors: np.ndarray, cell_size: int = CELL_SIZE):
         vectors = np.ascontiguousarray(vectors, dtype="float32")
         self.ntotal, self.dim = vectors.shape
-        self.cells, self.probes = cell_layout(self.ntotal, cell_size)
-        self.quantizer = _centroid_index(vectors, self.cells, self.probes)
-        self.cells = self.quantizer.ntotal  # the two levels round each group's share
-        self.probes = min(self.probes, self.cells)
+        cells, probes = cell_layout(self.ntotal, cell_size)
+        self.quantizer = _centroid_index(vectors, cells, probes)
+        self.cells = self.quantizer.ntotal  # about `cells`: the two levels round each group's share
+        self.probes = min(probes, self.cells)
         # The indexed vectors are usually queried too (a split against itself): their probed cells
         # are found once, here, where their own cell is needed anyway.
         self.own_probes = self.nearest_cells(vectors, self.probes).astype("int16" if self.cells < 2**15 else "int32")

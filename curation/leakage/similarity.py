@@ -74,7 +74,7 @@ def neighbour_pairs(vectors: np.ndarray, valid: np.ndarray, splits: list[str], *
     for target, query in progress(jobs, desc="similarity search"):
         if target != indexed:  # jobs come grouped by target: each split's index is built once
             index, indexed = build_index(vectors[members[target]], exact_limit), target
-            kinds[target] = "flat" if len(members[target]) <= exact_limit else "ivf"
+            kinds[target] = "ivf" if isinstance(index, CellIndex) else "flat"
         same = target == query
         sims, labels = search(index, vectors[members[query]], k + 1 if same else k, own=same)
         query_pos = np.repeat(members[query], labels.shape[1])
