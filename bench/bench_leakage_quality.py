@@ -33,6 +33,7 @@ from curation.embeddings import compute_embeddings
 from curation.leakage import LeakageParams, audit_leakage
 from curation.leakage.perceptual import compute_hashes
 from curation.leakage.planting import EDITS, plant_copy
+from curation.leakage.faded import find_faded_pairs
 from curation.leakage.verify import compute_keypoints, verify_pairs
 
 # Pairs of the original shoes set that the audit flags and a person judged to be the same scene
@@ -89,7 +90,22 @@ def signal_matrices(table: pd.DataFrame, data: Path, cache: ContentCache):
     inliers = keypoint_matrix(table, data, cache, test, train, cosine, distance["phash"])
     exact = ((table["sha256"].to_numpy()[test][:, None] == table["sha256"].to_numpy()[train][None, :])
              | (table["pixel_hash"].to_numpy()[test][:, None] == table["pixel_hash"].to_numpy()[train][None, :]))
-    return test, train, cosine, distance, exact, inliers
+    return test, train, cosine, distance, exact, inliers, fade_matrix(table, data, cache, test, train)
+
+
+def fade_matrix(table, data, cache, test, train):
+    """Fade scores (curation.leakage.faded) of the test/train pairs the audit proposes; -1 elsewhere."""
+    defaults = LeakageParams()
+    found = find_faded_pairs(table, data, cache=cache, faded_fraction=defaults.faded_fraction,
+                             candidates=defaults.faded_candidates)
+    row_of = {int(p): i for i, p in enumerate(test)}
+    col_of = {int(p): i for i, p in enumerate(train)}
+    fade = np.full((len(test), len(train)), -1.0, dtype="float32")
+    for (a, b), score in zip(found.pairs, found.scores):
+        for t, r in ((a, b), (b, a)):
+            if t in row_of and r in col_of:
+                fade[row_of[t], col_of[r]] = score
+    return fade
 
 
 def keypoint_matrix(table, data, cache, test, train, cosine, phash):
@@ -109,9 +125,9 @@ def keypoint_matrix(table, data, cache, test, train, cosine, phash):
     return inliers
 
 
-def fused(cosine, phash, exact, inliers, p: LeakageParams):
+def fused(cosine, phash, exact, inliers, fade, p: LeakageParams):
     """fuse.decide's near-duplicate rules, on dense matrices."""
-    return (exact | (inliers >= p.inliers_near) | (cosine >= p.cosine_near)
+    return (exact | (inliers >= p.inliers_near) | (cosine >= p.cosine_near) | (fade >= p.faded_near)
             | (((phash <= p.hash_strict) | (inliers >= p.inliers_support)) & (cosine >= p.cosine_support))
             | ((inliers >= p.inliers_support) & (phash <= p.hash_max_distance)))
 
@@ -146,7 +162,7 @@ def cross_pairs(pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
     return out
 
 
-def calibrate(cosine, distance, exact, inliers, planted_index, edits, non_truth_mask):
+def calibrate(cosine, distance, exact, inliers, fade, planted_index, edits, non_truth_mask):
     """Grid over the fusion thresholds: recall on the worst edit and false positives of each setting."""
     rows = []
     phash = distance["phash"]
@@ -159,7 +175,7 @@ def calibrate(cosine, distance, exact, inliers, planted_index, edits, non_truth_
                             continue
                         p = LeakageParams(cosine_near=near, cosine_support=round(support, 2), hash_strict=strict,
                                           inliers_near=inliers_near, inliers_support=inliers_support)
-                        mask = fused(cosine, phash, exact, inliers, p)
+                        mask = fused(cosine, phash, exact, inliers, fade, p)
                         recall = pd.Series(mask[planted_index[:, 0], planted_index[:, 1]]).groupby(edits).mean()
                         rows.append({"cosine_near": near, "hash_strict": strict, "cosine_support": p.cosine_support,
                                      "inliers_near": inliers_near, "inliers_support": inliers_support,
@@ -184,7 +200,7 @@ def main() -> None:
     planted = build_dataset(sources, data)
     scanned = scan_dataset(data, reports_dir=out / "reports", cache=cache)
     table = scanned.table
-    test, train, cosine, distance, exact, inliers = signal_matrices(table, data, cache)
+    test, train, cosine, distance, exact, inliers, fade = signal_matrices(table, data, cache)
     paths = table["path"].to_numpy()
     test_pos = {p: i for i, p in enumerate(paths[test])}
     train_pos = {p: i for i, p in enumerate(paths[train])}
@@ -204,7 +220,8 @@ def main() -> None:
         f"wHash+mirror <= {params.hash_strict}": distance["whash"] <= params.hash_strict,
         f"embedding cosine >= {params.cosine_near}": cosine >= params.cosine_near,
         f"keypoint inliers >= {params.inliers_near}": inliers >= params.inliers_near,
-        "fused rule (defaults)": fused(cosine, distance["phash"], exact, inliers, params),
+        f"fade score >= {params.faded_near}": fade >= params.faded_near,
+        "fused rule (defaults)": fused(cosine, distance["phash"], exact, inliers, fade, params),
     }
     for name, mask in signals.items():
         results[name] = evaluate(matrix_pairs(mask, table, test, train), planted, list(paths[test]))
@@ -230,14 +247,14 @@ def main() -> None:
         found = cnn.find_duplicates(encoding_map=encodings)
         results["imagededup CNN lite0 (threshold 0.9)"] = evaluate(cross_pairs(imagededup_pairs(found)), planted, [])
 
-    sweep = calibrate(cosine, distance, exact, inliers, planted_index, planted["edit"].to_numpy(), non_truth)
+    sweep = calibrate(cosine, distance, exact, inliers, fade, planted_index, planted["edit"].to_numpy(), non_truth)
     sweep.to_csv(out / "calibration.csv", index=False)
     good = sweep[sweep["min_recall"] >= 0.98].sort_values(["false_positives", "mean_recall"], ascending=[True, False])
     best_recall = sweep[sweep["false_positives"] == 0].sort_values(["min_recall", "mean_recall"], ascending=[False, False])
-    write_results(out, planted, sources, results, good, best_recall, cosine, inliers, non_truth, planted_index)
+    write_results(out, planted, sources, results, good, best_recall, cosine, inliers, fade, non_truth, planted_index)
 
 
-def write_results(out, planted, sources, results, good, best_recall, cosine, inliers, non_truth, planted_index) -> None:
+def write_results(out, planted, sources, results, good, best_recall, cosine, inliers, fade, non_truth, planted_index) -> None:
     recall = pd.DataFrame({name: r["recall"] for name, r in results.items()})
     totals = pd.DataFrame({name: {"min recall": r["min_recall"], "false positives": r["false_positives"],
                                   "FP on original test images": r["fp_on_originals"]} for name, r in results.items()})
@@ -255,6 +272,11 @@ def write_results(out, planted, sources, results, good, best_recall, cosine, inl
     text += ["", "copy-to-source keypoint inliers per edit (min / median; -1: source not among the verified candidates):",
              pd.Series(copy_inliers).groupby(planted["edit"].to_numpy()).agg(["min", "median"]).to_string(),
              f"most inliers of a test image with a train image that is not its source: {negative_inliers.max()}"]
+    copy_fade = fade[planted_index[:, 0], planted_index[:, 1]]
+    text += ["", "copy-to-source fade score per edit (min / max; -1: neither image washed out, or not proposed):",
+             pd.Series(copy_fade).groupby(planted["edit"].to_numpy()).agg(["min", "max"]).round(3).to_string(),
+             f"highest fade score of a test image with a train image that is not its source: "
+             f"{np.where(non_truth, fade, -1).max():.3f}"]
     for name, r in results.items():
         if r["fp_examples"]:
             text += ["", f"false positives of {name} (first 8):"] + [f"  {a}  ~  {b}" for a, b in r["fp_examples"]]

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--inliers-support", type=int, default=d.inliers_support,
                         help=f"matches that make one with a cosine or hash match (default {d.inliers_support})")
     parser.add_argument("--no-verify", action="store_true", help="skip keypoint verification (faster, misses crops)")
+    parser.add_argument("--faded-near", type=float, default=d.faded_near,
+                        help=f"fade score that makes a washed-out image a copy of another (default {d.faded_near})")
+    parser.add_argument("--no-faded", action="store_true", help="skip the search for washed-out copies")
     parser.add_argument("--neighbours", type=int, default=d.neighbours, help=f"k nearest neighbours searched (default {d.neighbours})")
     parser.add_argument("--model", default=d.model, help=f"timm backbone for embeddings (default {d.model})")
     parser.add_argument("--weights", type=Path, help="a weights file for --model")
@@ -59,7 +62,7 @@ def params_from_args(args: argparse.Namespace) -> LeakageParams:
         hash_methods=tuple(m.strip() for m in args.hash_methods.split(",") if m.strip()),
         hash_strict=args.hash_strict, hash_max_distance=args.hash_max_distance, neighbours=args.neighbours,
         inliers_near=args.inliers_near, inliers_support=args.inliers_support, verify=not args.no_verify,
-        model=args.model, weights=str(args.weights) if args.weights else None, use_embeddings=not args.no_embeddings,
+        faded=not args.no_faded, faded_near=args.faded_near, model=args.model, weights=str(args.weights) if args.weights else None, use_embeddings=not args.no_embeddings,
         embedding_size=args.embedding_size or None,
     ).validate()
 

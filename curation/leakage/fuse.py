@@ -6,7 +6,9 @@ Kinds, most certain first:
   one similarity transform (mirror included); or embedding cosine >= cosine_near; or a strict
   perceptual-hash match (mirror included) or inliers_support keypoint matches, confirmed by
   cosine >= cosine_support; or inliers_support keypoint matches with a hash within
-  hash_max_distance (a washed-out copy keeps its shapes but loses its embedding). A hash match alone is not trusted: white-background product shots of
+  hash_max_distance (a washed-out copy keeps its shapes but loses its embedding); or, for an image
+  brightened until mostly blank, a fade score >= faded_near (its darkest pixels match the other's,
+  curation.leakage.faded). A hash match alone is not trusted: white-background product shots of
   different shoes hash alike;
 - similar: cosine >= cosine_similar but below the near-duplicate rules: a different photo of a
   similar object, kept for context and never called a leak.
@@ -26,7 +28,7 @@ from curation.leakage.params import LeakageParams, split_rank
 KINDS = ("exact", "near_duplicate", "similar")
 COPY_KINDS = ("exact", "near_duplicate")
 PAIR_COLUMNS = [
-    "group", "kind", "signal", "score", "cosine", "hash_distance", "inliers", "mirrored", "cross_split", "leak",
+    "group", "kind", "signal", "score", "cosine", "hash_distance", "inliers", "fade_score", "mirrored", "cross_split", "leak",
     "label_conflict", "sample_id_a", "split_a", "label_a", "path_a", "sample_id_b", "split_b", "label_b", "path_b",
 ]
 
@@ -39,9 +41,12 @@ def candidate_pairs(*arrays: np.ndarray) -> np.ndarray:
 
 
 def decide(exact_signal: np.ndarray, cosine: np.ndarray, hash_distance: np.ndarray, hash_mirrored: np.ndarray,
-           inliers: np.ndarray, inliers_mirrored: np.ndarray, params: LeakageParams) -> tuple[np.ndarray, np.ndarray]:
-    """Kind ('' for no relation) and the signal that caught each pair. inliers is -1 where not verified."""
+           inliers: np.ndarray, inliers_mirrored: np.ndarray, params: LeakageParams,
+           fade_score: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Kind ('' for no relation) and the signal that caught each pair. inliers is -1 where not
+    verified, fade_score NaN where neither image is washed out."""
     n = len(cosine)
+    fade = np.nan_to_num(fade_score, nan=-1.0) if fade_score is not None else np.full(n, -1.0)
     have_cosine = ~np.isnan(cosine)
     cos = np.where(have_cosine, cosine, -np.inf)
     strict = hash_distance <= params.hash_strict
@@ -57,6 +62,7 @@ def decide(exact_signal: np.ndarray, cosine: np.ndarray, hash_distance: np.ndarr
 
     assign(exact_signal != "", "exact", "exact:" + exact_signal.astype(object))
     assign(inliers >= params.inliers_near, "near_duplicate", keypoint_name)
+    assign(fade >= params.faded_near, "near_duplicate", "faded")
     assign((cos >= params.cosine_near) & strict, "near_duplicate", "embedding+" + hash_name)
     assign(cos >= params.cosine_near, "near_duplicate", "embedding")
     assign(strict & (cos >= params.cosine_support), "near_duplicate", hash_name + "+embedding")
@@ -86,11 +92,12 @@ def copy_groups(n: int, pairs: np.ndarray) -> np.ndarray:
 
 
 def pair_frame(table: pd.DataFrame, pairs: np.ndarray, kind: np.ndarray, signal: np.ndarray, cosine: np.ndarray,
-               hash_distance: np.ndarray, inliers: np.ndarray) -> pd.DataFrame:
+               hash_distance: np.ndarray, inliers: np.ndarray, fade_score: np.ndarray | None = None) -> pd.DataFrame:
     """The pairs as rows, oriented so that side a is the earlier split (train first), most certain first."""
     keep = kind != ""
+    fade_score = np.full(len(pairs), np.nan) if fade_score is None else fade_score
     pairs, kind, signal = pairs[keep], kind[keep], signal[keep]
-    cosine, hash_distance, inliers = cosine[keep], hash_distance[keep], inliers[keep]
+    cosine, hash_distance, inliers, fade_score = cosine[keep], hash_distance[keep], inliers[keep], fade_score[keep]
     mirrored = np.array(["mirror" in s for s in signal], dtype=bool)
     order = [(split_rank(split), path) for split, path in zip(table["split"], table["path"])]
     swap = np.array([order[b] < order[a] for a, b in pairs], dtype=bool)
@@ -98,7 +105,7 @@ def pair_frame(table: pd.DataFrame, pairs: np.ndarray, kind: np.ndarray, signal:
     b = np.where(swap, pairs[:, 0], pairs[:, 1]) if len(pairs) else pairs[:, 1]
     frame = pd.DataFrame({"kind": kind, "signal": signal, "cosine": cosine.astype("float64"),
                           "hash_distance": hash_distance.astype("int64"), "inliers": inliers.astype("int64"),
-                          "mirrored": mirrored,
+                          "fade_score": fade_score.astype("float64"), "mirrored": mirrored,
                           "_a": a, "_b": b})
     frame["score"] = _certainty(frame)
     for side, column in (("a", "_a"), ("b", "_b")):
@@ -119,7 +126,8 @@ def _certainty(frame: pd.DataFrame) -> np.ndarray:
     keypoints = np.clip(frame["inliers"].to_numpy(), 0, None) / (np.clip(frame["inliers"].to_numpy(), 0, None) + 50)
     cosine = frame["cosine"].fillna(0).clip(0, 1).to_numpy() * 0.999
     hashes = (1 - frame["hash_distance"].to_numpy() / 64) * 0.99
-    best = np.maximum.reduce([keypoints, cosine, np.where(frame["cosine"].isna(), hashes, 0)])
+    fade = frame["fade_score"].fillna(0).clip(0, 1).to_numpy() * 0.999
+    best = np.maximum.reduce([keypoints, cosine, fade, np.where(frame["cosine"].isna(), hashes, 0)])
     return np.where(frame["kind"] == "exact", 1.0, best)
 
 

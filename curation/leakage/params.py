@@ -31,6 +31,12 @@ class LeakageParams:
     keypoint_features: int = 500
     inliers_near: int = 16  # at or above: a near-duplicate on the keypoints alone (different photos: <= 11)
     inliers_support: int = 12  # at or above, with cosine_support or a hash match: a near-duplicate
+    # Washed-out copies (curation.leakage.faded): an image with >= faded_fraction of its pixels at
+    # its brightest is compared by its darkest pixels with its faded_candidates best-matching images.
+    faded: bool = True
+    faded_fraction: float = 0.85
+    faded_near: float = 0.86  # ink correlation at or above: a near-duplicate (benchmark: copies >= 0.90, different photos <= 0.82)
+    faded_candidates: int = 3
     # Search.
     neighbours: int = 5  # k nearest neighbours per query image and split
     exact_search_limit: int = 50_000  # above this many vectors, an approximate index (curation.leakage.cell_index)
@@ -59,6 +65,8 @@ class LeakageParams:
             value = getattr(self, name)
             if not 0 <= value <= 64:
                 raise CurationError(f"{name} must be a Hamming distance in [0, 64], not {value}")
+        if not 0.5 <= self.faded_fraction < 1 or not -1 <= self.faded_near <= 1 or self.faded_candidates < 1:
+            raise CurationError("need 0.5 <= faded_fraction < 1, faded_near in [-1, 1] and faded_candidates >= 1")
         if self.neighbours < 1:
             raise CurationError(f"neighbours must be at least 1, not {self.neighbours}")
         return self

@@ -1,5 +1,5 @@
 """The whole audit on a sample table: exact groups, perceptual hashes, embedding neighbours,
-fused into one decision per pair, plus copy groups, label conflicts and the leak-free view."""
+washed-out copies, fused into one decision per pair, plus copy groups, label conflicts and the leak-free view."""
 
 from __future__ import annotations
 
@@ -58,12 +58,17 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
     timings["hashes"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
+    faded = _faded_pairs(table, root, cache, params, workers)
+    timings["faded"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
     vectors, valid, model_source, embedded, neighbours = _embedding_neighbours(table, root, cache, params)
     timings["embeddings_and_search"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     pairs, exact_signal, cosine, distance, hash_mirrored, worth_verifying = _candidates(
-        exact, hash_pairs, hashes, vectors, valid, neighbours, params)
+        exact, hash_pairs, faded.pairs, hashes, vectors, valid, neighbours, params)
+    fade_score = _lookup(pairs, faded.pairs, faded.scores)
     timings["candidates"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -71,8 +76,8 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
     timings["verify"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    kind, signal = decide(exact_signal, cosine, distance, hash_mirrored, inliers, inliers_mirrored, params)
-    frame = pair_frame(table, pairs, kind, signal, cosine, distance, inliers)
+    kind, signal = decide(exact_signal, cosine, distance, hash_mirrored, inliers, inliers_mirrored, params, fade_score)
+    frame = pair_frame(table, pairs, kind, signal, cosine, distance, inliers, fade_score)
     timings["fuse"] = time.perf_counter() - clock
 
     n = len(table)
@@ -84,13 +89,33 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
         embedding_model=params.model if vectors is not None else "",
         embedding_source=model_source, index_kind=neighbours.index_kind if neighbours is not None else {},
         timings=timings, computed={"hashes": hashes.computed, "embeddings": embedded, "keypoints": verified_now,
-                                   "pairs_verified": int((inliers >= 0).sum())},
+                                   "pairs_verified": int((inliers >= 0).sum()), "fade_thumbnails": faded.computed,
+                                   "faded_images": int(faded.faded.sum())},
     )
 
 
-def _candidates(exact, hash_pairs, hashes, vectors, valid, neighbours, params):
+def _faded_pairs(table, root, cache, params, workers):
+    from curation.leakage.faded import FadedPairs, find_faded_pairs
+
+    if not params.faded:
+        return FadedPairs(np.zeros((0, 2), dtype="int64"), np.zeros(0, dtype="float32"), np.zeros(len(table), dtype=bool), 0)
+    return find_faded_pairs(table, root, cache=cache, faded_fraction=params.faded_fraction,
+                            candidates=params.faded_candidates, workers=workers)
+
+
+def _lookup(pairs: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """values[i] where pairs row == keys row i, NaN elsewhere (both sorted row-wise)."""
+    out = np.full(len(pairs), np.nan, dtype="float32")
+    if len(keys) and len(pairs):
+        where = pd.MultiIndex.from_arrays([keys[:, 0], keys[:, 1]]).get_indexer(
+            pd.MultiIndex.from_arrays([pairs[:, 0], pairs[:, 1]]))
+        out[where >= 0] = values[where[where >= 0]]
+    return out
+
+
+def _candidates(exact, hash_pairs, faded_pairs, hashes, vectors, valid, neighbours, params):
     """Every pair some signal proposes, with its cheap signals and whether keypoints should check it."""
-    pairs = candidate_pairs(exact[["a", "b"]].to_numpy(), hash_pairs,
+    pairs = candidate_pairs(exact[["a", "b"]].to_numpy(), hash_pairs, faded_pairs,
                             neighbours.pairs if neighbours is not None else np.zeros((0, 2)))
     a, b = pairs[:, 0], pairs[:, 1]
     exact_lookup = {(x, y): s for x, y, s in exact.itertuples(index=False)}

@@ -15,7 +15,8 @@ summary.json, schema_version 1 (keys are only ever added; a change of meaning bu
   label_conflicts: pairs of copies whose labels differ,
   leak_free {split: {total, drop, keep}},
   nearest_neighbour {within|across: {count, median, p05, p95}}: cosine to the nearest sample,
-  timings_s {step: seconds}, computed {hashes, embeddings}: images processed in this run (not cached).
+  timings_s {step: seconds}, computed {hashes, embeddings, keypoints, fade_thumbnails}: images processed in this
+  run (not cached); computed.pairs_verified, computed.faded_images: counts.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def summary_markdown(summary: dict) -> str:
     lines += [f"| {s} | {c['total']} | {c['drop']} | {c['keep']} |" for s, c in summary["leak_free"].items()]
     lines += ["", f"Thresholds: near-duplicate at >= {p['inliers_near']} keypoint inliers, or cosine >= {p['cosine_near']}, "
               f"or hash <= {p['hash_strict']} / >= {p['inliers_support']} inliers with cosine >= {p['cosine_support']}; "
+              f"a washed-out image (>= {p['faded_fraction']:.0%} saturated) at fade score >= {p['faded_near']}; "
               f"similar at cosine >= {p['cosine_similar']}; hashes {', '.join(p['hash_methods'])} (mirror included); "
               f"embeddings {summary['embedding']['model'] or 'off'}."]
     return "\n".join(lines) + "\n"
@@ -173,12 +175,13 @@ def _pair_row(row) -> str:
     return (f"<tr class=pair data-kind='{escape(row.kind)}' data-a='{escape(row.sample_id_a)}' data-b='{escape(row.sample_id_b)}'>"
             f"<td>{escape(row.kind)}</td><td>{escape(row.signal)}</td><td>{cosine}</td><td>{int(row.hash_distance)}</td>"
             f"<td>{'' if row.inliers < 0 else int(row.inliers)}</td>"
+            f"<td>{'' if pd.isna(row.fade_score) else f'{row.fade_score:.3f}'}</td>"
             f"<td>{escape(row.split_a)} · {escape(row.label_a)}<br>{escape(row.path_a)}</td>"
             f"<td>{escape(row.split_b)} · {escape(row.label_b)}<br>{escape(row.path_b)}</td><td>{flags}</td></tr>")
 
 
 PAIR_HEAD = ("<table><thead><tr><th>kind</th><th>signal</th><th>cosine</th><th>hash distance</th><th>keypoint inliers</th>"
-             "<th>a</th><th>b</th>"
+             "<th>fade score</th><th>a</th><th>b</th>"
              "<th></th></tr></thead><tbody>")
 
 
@@ -221,7 +224,7 @@ def report_html(result: LeakageResult, table: pd.DataFrame, summary: dict, *, ro
     p = summary["params"]
     thresholds = [{"setting": k, "value": p[k]} for k in
                   ("cosine_near", "cosine_support", "cosine_similar", "inliers_near", "inliers_support", "keypoint_features",
-                   "hash_methods", "hash_strict", "hash_max_distance", "neighbours", "model")]
+                   "faded_fraction", "faded_near", "hash_methods", "hash_strict", "hash_max_distance", "neighbours", "model")]
     leak_free_rows = [{"split": s, **c} for s, c in summary["leak_free"].items()]
     histogram = "data:image/png;base64," + base64.b64encode(histogram_png).decode()
     body = (EXTRA_STYLE

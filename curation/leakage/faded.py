@@ -1,0 +1,202 @@
+"""Washed-out copies: a picture brightened until most of it is blank, found by its dark shapes.
+
+Brightening a white-on-white product shot (x1.3 brightness, lower contrast) saturates every pixel
+above about 196 of 255: the copy keeps only its logo, stripes and sole line, 2-15 % of its pixels.
+No other signal finds such a copy (bench/RESULTS.md): its embedding cosine to the original falls
+to 0.27-0.52 (one copy ranked its original 148th), its pHash moves 10-16 bits, and SIFT, even on a
+contrast-equalised view, finds 0-10 consistent matches. What survives is the set of darkest pixels:
+a monotone tone change keeps the order of pixels below the saturation level, so the darkest u of
+the original are the copy's unsaturated u. The copy is compared with the original saturated at
+the same fraction:
+1. an image is faded when at least `faded_fraction` of its pixels are within 4 grey levels of
+   its brightest;
+2. candidates: every other image's darkest-u mask against the faded image's (32 x 32, the mirror
+   included), the best few per faded image and split: a vectorised scan, cost (faded images) x (images);
+3. verification: the "ink" (darkness below the saturation level) of both at 128 px, each cropped
+   to its ink's bounding box, correlated over small rotations and the mirror.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from curation.cache import ContentCache
+from curation.image_io import load_rgb
+from curation.progress import progress
+
+THUMB_KIND = "fade_thumbnail"
+THUMB_VERSION = 1
+THUMB_SIDE = 64  # squashed grey thumbnail, cached for every image
+MASK_SIDE = 32  # candidate masks are the thumbnail's masks averaged 2 x 2
+SATURATED_LEVELS = 4  # grey levels below the brightest still counted as saturated (JPEG noise)
+MIN_INK = 0.005  # a faded image needs this fraction unsaturated (a blank image has nothing to match)
+CANDIDATE_FLOOR = 0.4  # mask correlation below this is not worth verifying
+CHUNK = 8192  # images per block of the candidate scan (bounds its memory: ~40 MB)
+VERIFY_SIDE = 128
+INK_SIDE = 32
+ANGLES = range(-8, 9)  # degrees: rotation searched in verification (1 degree steps)
+
+
+@dataclass
+class FadedPairs:
+    pairs: np.ndarray  # (m, 2) table positions, each row sorted
+    scores: np.ndarray  # (m,) ink correlation after alignment, in [-1, 1]
+    faded: np.ndarray  # bool per table row: the image is washed out
+    computed: int  # thumbnails computed now (not cached)
+
+
+def _thumbnail(path: Path) -> np.ndarray | None:
+    from PIL import Image
+
+    try:
+        gray = load_rgb(path).convert("L")
+    except Exception:  # decoded once by the probe; a file changed since takes no part
+        return None
+    return np.asarray(gray.resize((THUMB_SIDE, THUMB_SIDE), Image.BOX), dtype="uint8")
+
+
+def compute_thumbnails(table: pd.DataFrame, root: Path, *, cache: ContentCache, workers: int = 2) -> tuple[np.ndarray, np.ndarray, int]:
+    """(thumbnails uint8 (n, THUMB_SIDE**2), valid bool (n,), computed now); cached by file content."""
+    readable = table[table["load_error"] == ""]
+    params = {"version": THUMB_VERSION, "side": THUMB_SIDE}
+    known = cache.get_many(THUMB_KIND, params, readable["sha256"])
+    todo = readable[~readable["sha256"].isin(known)].drop_duplicates("sha256")
+    if len(todo):
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            results = pool.map(lambda p: _thumbnail(root / p), todo["path"])
+            fresh = {sha: t for sha, t in zip(todo["sha256"], progress(results, total=len(todo), desc="fade thumbnails"))
+                     if t is not None}
+        cache.put_many(THUMB_KIND, params, fresh, fmt="npy")
+        known.update(fresh)
+    thumbs = np.zeros((len(table), THUMB_SIDE * THUMB_SIDE), dtype="uint8")
+    valid = np.zeros(len(table), dtype=bool)
+    for position, sha in enumerate(table["sha256"]):
+        if sha in known:
+            thumbs[position] = np.asarray(known[sha]).ravel()
+            valid[position] = True
+    return thumbs, valid, len(todo)
+
+
+def saturated_fraction(rows: np.ndarray) -> np.ndarray:
+    """Per row of flattened grey images: the fraction of pixels within SATURATED_LEVELS of its brightest."""
+    top = rows.max(axis=1, keepdims=True).astype("int16")
+    return (rows.astype("int16") >= top - SATURATED_LEVELS).mean(axis=1)
+
+
+def find_faded_pairs(table: pd.DataFrame, root: Path, *, cache: ContentCache, faded_fraction: float,
+                     candidates: int, workers: int = 2) -> FadedPairs:
+    """Candidate copies of every washed-out image, each with its verification score."""
+    thumbs, valid, computed = compute_thumbnails(table, root, cache=cache, workers=workers)
+    fraction = np.where(valid, saturated_fraction(thumbs), 0.0)
+    faded = valid & (fraction >= faded_fraction) & (fraction <= 1 - MIN_INK)
+    proposals = _candidates(thumbs, valid, faded, fraction, table["split"].to_numpy(), candidates)
+    if not len(proposals):
+        return FadedPairs(np.zeros((0, 2), dtype="int64"), np.zeros(0, dtype="float32"), faded, computed)
+    paths = table["path"].to_numpy()
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        scores = list(progress(pool.map(lambda p: ink_similarity(root / paths[p[0]], root / paths[p[1]]), proposals),
+                               total=len(proposals), desc="faded copies"))
+    pairs = np.sort(proposals, axis=1)
+    order = np.lexsort((-np.asarray(scores), pairs[:, 1], pairs[:, 0]))
+    pairs, scores = pairs[order], np.asarray(scores, dtype="float32")[order]
+    first = np.r_[True, np.any(pairs[1:] != pairs[:-1], axis=1)]  # a pair proposed from both sides: its best score
+    return FadedPairs(pairs[first], scores[first], faded, computed)
+
+
+def _candidates(thumbs, valid, faded, fraction, splits, candidates: int) -> np.ndarray:
+    """(faded position, other position) for the best-matching masks of each faded image, the best
+    `candidates` in every split (as the embedding search: other copies in the same split do not
+    crowd out the original in train)."""
+    ordered = np.sort(thumbs, axis=1)
+    others = np.flatnonzero(valid)
+    found = []
+    for w in np.flatnonzero(faded):
+        rank = int((1 - fraction[w]) * thumbs.shape[1])  # the darkest `rank` pixels are the ink
+        target = _unit(_mask(thumbs[w:w + 1], ordered[w:w + 1, rank]))[0]
+        scores = np.full(len(others), -1.0, dtype="float32")
+        for start in range(0, len(others), CHUNK):
+            block = others[start:start + CHUNK]
+            masks = _mask(thumbs[block], ordered[block, rank])
+            mirrored = masks.reshape(-1, MASK_SIDE, MASK_SIDE)[:, :, ::-1].reshape(len(block), -1)
+            scores[start:start + len(block)] = np.maximum(_unit(masks) @ target, _unit(mirrored) @ target)
+        scores[others == w] = -1.0
+        for split in np.unique(splits[others]):
+            members = np.flatnonzero(splits[others] == split)
+            best = members[np.argsort(-scores[members])[:candidates]]
+            found += [(w, int(others[b])) for b in best if scores[b] >= CANDIDATE_FLOOR]
+    return np.array(found, dtype="int64").reshape(-1, 2)
+
+
+def _mask(thumbs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Pixels darker than each row's threshold, averaged to MASK_SIDE x MASK_SIDE, float32 (rows, MASK_SIDE**2)."""
+    dark = (thumbs < thresholds[:, None]).astype("float32")
+    pool = THUMB_SIDE // MASK_SIDE
+    return dark.reshape(len(thumbs), MASK_SIDE, pool, MASK_SIDE, pool).mean(axis=(2, 4)).reshape(len(thumbs), -1)
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    centred = rows - rows.mean(axis=1, keepdims=True)
+    return centred / (np.linalg.norm(centred, axis=1, keepdims=True) + 1e-6)
+
+
+def ink_similarity(faded_path: Path, other_path: Path) -> float:
+    """Correlation of the faded image's ink with the other's saturated at the same fraction, aligned
+    by the ink's bounding box, best over ANGLES and the mirror. -1 if either cannot be read or has no ink."""
+    try:
+        faded_gray, other_gray = _gray(faded_path), _gray(other_path)
+    except Exception:
+        return -1.0
+    unsaturated = 1 - float(saturated_fraction(faded_gray.reshape(1, -1))[0])
+    faded_ink = _ink_thumbnail(_ink(faded_gray, unsaturated))
+    if faded_ink is None:
+        return -1.0
+    other_ink = _ink(other_gray, unsaturated)
+    best = -1.0
+    for view in (other_ink, np.ascontiguousarray(other_ink[:, ::-1])):
+        for angle in ANGLES:
+            candidate = _ink_thumbnail(_rotated(view, angle))
+            if candidate is not None:
+                best = max(best, float(candidate @ faded_ink))
+    return best
+
+
+def _gray(path: Path) -> np.ndarray:
+    from curation.leakage.verify import _resize_long_side
+
+    return _resize_long_side(np.asarray(load_rgb(path).convert("L")), VERIFY_SIDE)
+
+
+def _ink(gray: np.ndarray, unsaturated: float) -> np.ndarray:
+    """Darkness below the image's u-quantile (0 above it), stretched to 0-255, float32."""
+    threshold = max(float(np.quantile(gray, unsaturated)), 1.0)
+    ink = 255.0 * (1.0 - gray.astype("float32") / threshold)
+    return np.where(gray < threshold, ink, 0.0).astype("float32")
+
+
+def _rotated(ink: np.ndarray, degrees: float) -> np.ndarray:
+    import cv2
+
+    if degrees == 0:
+        return ink
+    margin = max(ink.shape) // 8  # room for the corners
+    padded = cv2.copyMakeBorder(ink, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0)
+    centre = (padded.shape[1] / 2, padded.shape[0] / 2)
+    return cv2.warpAffine(padded, cv2.getRotationMatrix2D(centre, degrees, 1.0), padded.shape[::-1],
+                          flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def _ink_thumbnail(ink: np.ndarray) -> np.ndarray | None:
+    """The ink's bounding box resized to INK_SIDE x INK_SIDE, centred and unit length; None if empty."""
+    import cv2
+
+    rows, cols = np.nonzero(ink > 1.0)
+    if len(rows) < 4:
+        return None
+    box = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    small = cv2.resize(box, (INK_SIDE, INK_SIDE), interpolation=cv2.INTER_AREA).ravel()
+    return _unit(small[None, :].astype("float64"))[0]
