@@ -115,7 +115,7 @@ def _candidates(thumbs, valid, faded, fraction, splits, candidates: int) -> np.n
     ordered = np.sort(thumbs, axis=1)
     others = np.flatnonzero(valid)
     found = []
-    for w in np.flatnonzero(faded):
+    for w in progress(np.flatnonzero(faded), total=int(faded.sum()), desc="faded images: candidate scan"):
         rank = int((1 - fraction[w]) * thumbs.shape[1])  # the darkest `rank` pixels are the ink
         target = _unit(_mask(thumbs[w:w + 1], ordered[w:w + 1, rank]))[0]
         scores = np.full(len(others), -1.0, dtype="float32")
