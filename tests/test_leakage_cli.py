@@ -65,7 +65,7 @@ def test_the_module_runs_as_a_process_and_its_exit_code_gates_ci(leaky, tmp_path
     assert "--fail-on-leak" in help_text and "Exit codes" in help_text
 
 
-def test_a_heavy_crop_is_caught_by_keypoints_and_the_keypoint_options_reach_the_audit(small_shoes, tmp_path, cache_dir):
+def test_a_heavy_crop_is_caught_by_keypoints_and_the_keypoint_and_fade_options_reach_the_audit(small_shoes, tmp_path, cache_dir):
     source = sorted((small_shoes / "train" / "nike").iterdir())[0]
     plant_copy(source, small_shoes / "test" / "nike", "crop_25")
     leaks_file = tmp_path / "reports" / "small_shoes" / "leakage" / "pairs.csv"
@@ -85,3 +85,5 @@ def test_a_heavy_crop_is_caught_by_keypoints_and_the_keypoint_options_reach_the_
         missed, params = leaks(*extra)
         assert missed.empty, extra
     assert params["inliers_near"] == 999
+    found, params = leaks("--no-faded", "--faded-near", "0.5")  # the fade step's settings reach the report
+    assert params["faded"] is False and params["faded_near"] == 0.5 and "fade_score" in found.columns
