@@ -36,7 +36,7 @@ MASK_SIDE = 32  # candidate masks are the thumbnail's masks averaged 2 x 2
 SATURATED_LEVELS = 4  # grey levels below the brightest still counted as saturated (JPEG noise)
 MIN_INK = 0.005  # a faded image needs this fraction unsaturated (a blank image has nothing to match)
 CANDIDATE_FLOOR = 0.4  # mask correlation below this is not worth verifying
-CHUNK = 8192  # images per block of the candidate scan (bounds its memory: ~40 MB)
+CHUNK = 8192  # images per block of the candidate scan (bounds its memory: ~70 MB)
 VERIFY_SIDE = 128
 INK_SIDE = 32
 ANGLES = range(-8, 9)  # degrees: rotation searched in verification (1 degree steps)
@@ -112,18 +112,19 @@ def _candidates(thumbs, valid, faded, fraction, splits, candidates: int) -> np.n
     """(faded position, other position) for the best-matching masks of each faded image, the best
     `candidates` in every split (as the embedding search: other copies in the same split do not
     crowd out the original in train)."""
-    ordered = np.sort(thumbs, axis=1)
+    cumulative = _cumulative_histograms(thumbs)
     others = np.flatnonzero(valid)
     found = []
     for w in progress(np.flatnonzero(faded), total=int(faded.sum()), desc="faded images: candidate scan"):
         rank = int((1 - fraction[w]) * thumbs.shape[1])  # the darkest `rank` pixels are the ink
-        target = _unit(_mask(thumbs[w:w + 1], ordered[w:w + 1, rank]))[0]
+        target = _unit(_mask(thumbs[w:w + 1], _thresholds(cumulative[w:w + 1], rank)).astype("float32"))[0]
+        # A flip permutes a mask's cells: scoring against the flipped target is scoring the flipped mask.
+        targets = np.stack([target, target.reshape(MASK_SIDE, MASK_SIDE)[:, ::-1].ravel()], axis=1)
         scores = np.full(len(others), -1.0, dtype="float32")
         for start in range(0, len(others), CHUNK):
             block = others[start:start + CHUNK]
-            masks = _mask(thumbs[block], ordered[block, rank])
-            mirrored = masks.reshape(-1, MASK_SIDE, MASK_SIDE)[:, :, ::-1].reshape(len(block), -1)
-            scores[start:start + len(block)] = np.maximum(_unit(masks) @ target, _unit(mirrored) @ target)
+            masks = _mask(thumbs[block], _thresholds(cumulative[block], rank)).astype("float32")
+            scores[start:start + len(block)] = (masks @ targets).max(axis=1) / _centred_norms(masks)
         scores[others == w] = -1.0
         for split in np.unique(splits[others]):
             members = np.flatnonzero(splits[others] == split)
@@ -132,11 +133,30 @@ def _candidates(thumbs, valid, faded, fraction, splits, candidates: int) -> np.n
     return np.array(found, dtype="int64").reshape(-1, 2)
 
 
+def _cumulative_histograms(thumbs: np.ndarray) -> np.ndarray:
+    """Per row: how many pixels are at or below each grey level, int32 (n, 256)."""
+    offsets = (np.arange(len(thumbs), dtype="int64") * 256)[:, None]
+    counts = np.bincount((thumbs + offsets).ravel(), minlength=256 * len(thumbs)).reshape(len(thumbs), 256)
+    return np.cumsum(counts, axis=1, dtype="int32")
+
+
+def _thresholds(cumulative: np.ndarray, rank: int) -> np.ndarray:
+    """Per row, the grey level of its rank-th darkest pixel (np.sort(row)[rank]); int16, as it can be 256."""
+    return (cumulative <= rank).sum(axis=1).astype("int16")
+
+
 def _mask(thumbs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Pixels darker than each row's threshold, averaged to MASK_SIDE x MASK_SIDE, float32 (rows, MASK_SIDE**2)."""
-    dark = (thumbs < thresholds[:, None]).astype("float32")
-    pool = THUMB_SIDE // MASK_SIDE
-    return dark.reshape(len(thumbs), MASK_SIDE, pool, MASK_SIDE, pool).mean(axis=(2, 4)).reshape(len(thumbs), -1)
+    """Pixels darker than each row's threshold, counted per 2 x 2 cell: uint8 0-4 (rows, MASK_SIDE**2)."""
+    dark = (thumbs < thresholds[:, None]).reshape(len(thumbs), THUMB_SIDE, THUMB_SIDE).view("uint8")
+    cells = dark[:, 0::2, 0::2] + dark[:, 0::2, 1::2] + dark[:, 1::2, 0::2] + dark[:, 1::2, 1::2]
+    return cells.reshape(len(thumbs), -1)
+
+
+def _centred_norms(rows: np.ndarray) -> np.ndarray:
+    """|row - mean(row)| per row, without forming the centred rows (a centred target needs no centred mask)."""
+    sums = rows.sum(axis=1)
+    squares = np.einsum("ij,ij->i", rows, rows)
+    return np.sqrt(np.maximum(squares - sums * sums / rows.shape[1], 0)) + 1e-6
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
