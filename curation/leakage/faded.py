@@ -98,12 +98,14 @@ def find_faded_pairs(table: pd.DataFrame, root: Path, *, cache: ContentCache, fa
     if not len(proposals):
         return FadedPairs(np.zeros((0, 2), dtype="int64"), np.zeros(0, dtype="float32"), faded, computed)
     paths = table["path"].to_numpy()
+    # Proposals come grouped by faded image: each is read and its ink computed once per group.
+    groups = np.split(proposals, np.flatnonzero(np.diff(proposals[:, 0])) + 1)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        scores = list(progress(pool.map(lambda p: ink_similarity(root / paths[p[0]], root / paths[p[1]]), proposals),
-                               total=len(proposals), desc="faded copies"))
+        verified = pool.map(lambda g: ink_similarities(root / paths[g[0, 0]], [root / paths[o] for o in g[:, 1]]), groups)
+        scores = np.concatenate(list(progress(verified, total=len(groups), desc="faded copies"))).astype("float32")
     pairs = np.sort(proposals, axis=1)
-    order = np.lexsort((-np.asarray(scores), pairs[:, 1], pairs[:, 0]))
-    pairs, scores = pairs[order], np.asarray(scores, dtype="float32")[order]
+    order = np.lexsort((-scores, pairs[:, 1], pairs[:, 0]))
+    pairs, scores = pairs[order], scores[order]
     first = np.r_[True, np.any(pairs[1:] != pairs[:-1], axis=1)]  # a pair proposed from both sides: its best score
     return FadedPairs(pairs[first], scores[first], faded, computed)
 
@@ -114,6 +116,7 @@ def _candidates(thumbs, valid, faded, fraction, splits, candidates: int) -> np.n
     crowd out the original in train)."""
     cumulative = _cumulative_histograms(thumbs)
     others = np.flatnonzero(valid)
+    by_split = [np.flatnonzero(splits[others] == split) for split in np.unique(splits[others])]
     found = []
     for w in progress(np.flatnonzero(faded), total=int(faded.sum()), desc="faded images: candidate scan"):
         rank = int((1 - fraction[w]) * thumbs.shape[1])  # the darkest `rank` pixels are the ink
@@ -126,8 +129,7 @@ def _candidates(thumbs, valid, faded, fraction, splits, candidates: int) -> np.n
             masks = _mask(thumbs[block], _thresholds(cumulative[block], rank)).astype("float32")
             scores[start:start + len(block)] = (masks @ targets).max(axis=1) / _centred_norms(masks)
         scores[others == w] = -1.0
-        for split in np.unique(splits[others]):
-            members = np.flatnonzero(splits[others] == split)
+        for members in by_split:
             best = members[np.argsort(-scores[members])[:candidates]]
             found += [(w, int(others[b])) for b in best if scores[b] >= CANDIDATE_FLOOR]
     return np.array(found, dtype="int64").reshape(-1, 2)
@@ -164,25 +166,30 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return centred / (np.linalg.norm(centred, axis=1, keepdims=True) + 1e-6)
 
 
-def ink_similarity(faded_path: Path, other_path: Path) -> float:
-    """Correlation of the faded image's ink with the other's saturated at the same fraction, aligned
-    by the ink's bounding box, best over ANGLES and the mirror. -1 if either cannot be read or has no ink."""
+def ink_similarities(faded_path: Path, other_paths: list[Path]) -> np.ndarray:
+    """Per other image: the correlation of the faded image's ink with the other's saturated at the
+    same fraction, aligned by the ink's bounding box, best over ANGLES and the mirror. -1 where an
+    image cannot be read or has no ink."""
+    scores = np.full(len(other_paths), -1.0)
     try:
-        faded_gray, other_gray = _gray(faded_path), _gray(other_path)
+        faded_gray = _gray(faded_path)
     except Exception:
-        return -1.0
+        return scores
     unsaturated = 1 - float(saturated_fraction(faded_gray.reshape(1, -1))[0])
     faded_ink = _ink_thumbnail(_ink(faded_gray, unsaturated))
     if faded_ink is None:
-        return -1.0
-    other_ink = _ink(other_gray, unsaturated)
-    best = -1.0
-    for view in (other_ink, np.ascontiguousarray(other_ink[:, ::-1])):
-        for angle in ANGLES:
-            candidate = _ink_thumbnail(_rotated(view, angle))
-            if candidate is not None:
-                best = max(best, float(candidate @ faded_ink))
-    return best
+        return scores
+    for i, path in enumerate(other_paths):
+        try:
+            other_ink = _ink(_gray(path), unsaturated)
+        except Exception:
+            continue
+        for view in (other_ink, np.ascontiguousarray(other_ink[:, ::-1])):
+            for angle in ANGLES:
+                candidate = _ink_thumbnail(_rotated(view, angle))
+                if candidate is not None:
+                    scores[i] = max(scores[i], float(candidate @ faded_ink))
+    return scores
 
 
 def _gray(path: Path) -> np.ndarray:
