@@ -47,7 +47,9 @@ def compute_embeddings(
     cache: ContentCache,
     model_name: str = DEFAULT_EMBEDDING_MODEL,
     weights: Path | None = None,
-    batch_size: int = 4,  # small batches stay in the CPU caches: 68 img/s against 43 at 32 (lite0, 1 thread)
+    # Small batches stay in the CPU caches. lite0, 1 thread, images/s at batch 1/2/4/32: AVX-512 host
+    # 84/85/78/43, AVX2 host 38/37/32/22 (bench/RESULTS.md): 2 is at or near the best on both.
+    batch_size: int = 2,
     image_size: int | None = None,
 ) -> Embeddings:
     """Pooled pre-logit features for every readable sample; only uncached images are run.
@@ -89,13 +91,15 @@ def _run_model(loaded, root: Path, rows: pd.DataFrame, batch_size: int) -> dict[
     transform = create_transform(**loaded.data_config)
     features_of = feature_extractor(loaded.model, example_size=tuple(loaded.data_config["input_size"][1:]))
     results: dict[str, np.ndarray] = {}
-    batches = [rows.iloc[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    # plain lists, not DataFrame slices: pandas' per-batch indexing cost 1.4 s of 17 for 825 images
+    items = list(zip(rows["path"], rows["sha256"]))
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     for batch in progress(batches, desc=f"embedding ({loaded.name})"):
         tensors, shas = [], []
-        for row in batch.itertuples():
+        for path, sha in batch:
             try:
-                tensors.append(transform(load_rgb(root / row.path)))
-                shas.append(row.sha256)
+                tensors.append(transform(load_rgb(root / path)))
+                shas.append(sha)
             except Exception:  # decoded once by the probe; a file changed since is skipped, stays NaN
                 continue
         if not tensors:
