@@ -42,7 +42,7 @@ class EmbeddingIndex:
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()
         self._loaded = None
-        self._transform = None
+        self._pixels_of = self._features_of = None
 
     def __len__(self) -> int:
         return len(self._refs)
@@ -83,21 +83,14 @@ class EmbeddingIndex:
         return vector
 
     def _run(self, images: list[Image.Image]) -> np.ndarray:
-        import torch
-
         with self._model_lock:  # one forward at a time: the model is shared by the download threads
             if self._loaded is None:
-                from timm.data import create_transform
-
-                from curation.inference import feature_extractor
+                from curation.inference import extractor_for
                 from curation.models import load_model
 
                 self._loaded = load_model(self.model_name)
-                self._transform = create_transform(**self._loaded.data_config)
-                self._features_of = feature_extractor(
-                    self._loaded.model, example_size=tuple(self._loaded.data_config["input_size"][1:]))
-            batch = torch.stack([self._transform(image) for image in images])
-            return self._features_of(batch).numpy()
+                self._pixels_of, self._features_of = extractor_for(self._loaded)
+            return self._features_of(np.stack([self._pixels_of(image) for image in images]))
 
 
 def index_existing(index: EmbeddingIndex, table: pd.DataFrame, root: Path, kept: list[tuple[str, Path, str]]) -> int:
