@@ -47,8 +47,9 @@ def compute_embeddings(
     cache: ContentCache,
     model_name: str = DEFAULT_EMBEDDING_MODEL,
     weights: Path | None = None,
-    # Small batches stay in the CPU caches. lite0, 1 thread, images/s at batch 1/2/4/8: AVX-512 host
-    # 84/85/78/58, AVX2 host 38/37/32/27 (bench/RESULTS.md): 2 is at or near the best on both.
+    # Small batches stay in the CPU caches. lite0, 1 thread, images/s at batch 1/2/4: OpenVINO
+    # 160/154/150 (AVX-512 host); traced torch 84/85/78 there, 38/37/32 on an AVX2 host
+    # (bench/RESULTS.md): 2 is at or near the best in every case measured.
     batch_size: int = 2,
     image_size: int | None = None,
 ) -> Embeddings:
