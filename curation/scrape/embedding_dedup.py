@@ -41,8 +41,7 @@ class EmbeddingIndex:
         self._refs: list[str] = []
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()
-        self._loaded = None
-        self._pixels_of = self._features_of = None
+        self._pixels_of = self._features_of = None  # built on first use, under _model_lock
 
     def __len__(self) -> int:
         return len(self._refs)
@@ -84,12 +83,11 @@ class EmbeddingIndex:
 
     def _run(self, images: list[Image.Image]) -> np.ndarray:
         with self._model_lock:  # one forward at a time: the model is shared by the download threads
-            if self._loaded is None:
+            if self._features_of is None:
                 from curation.inference import extractor_for
                 from curation.models import load_model
 
-                self._loaded = load_model(self.model_name)
-                self._pixels_of, self._features_of = extractor_for(self._loaded)
+                self._pixels_of, self._features_of = extractor_for(load_model(self.model_name))
             return self._features_of(np.stack([self._pixels_of(image) for image in images]))
 
 
