@@ -49,6 +49,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--crop-min-scale", type=float, default=0.75)
     parser.add_argument("--max-rotate", type=float, default=15.0, help="degrees of random rotation (0: none)")
     parser.add_argument("--frozen-stages", type=int, default=0, help="stem + this many stages kept pretrained")
+    parser.add_argument("--norm-statistics", default=TrainConfig().norm_statistics,
+                        help="batch-norm layers keeping pretrained statistics: fixed-stages, pretrained or batch")
     parser.add_argument("--average-epochs", type=float, default=0.0, help="weight averaging window (0: off)")
     parser.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing (0: plain cross-entropy)")
     parser.add_argument("--last-epoch", action="store_true",
@@ -124,7 +126,7 @@ def main() -> int:
                            frozen_epochs=args.frozen_epochs, lr=args.lr, lr_mult=args.lr_mult, augment=augment,
                            threads=args.threads, valid_split="test", select_best=not args.last_epoch, seed=args.seed,
                            average_epochs=args.average_epochs, frozen_stages=args.frozen_stages,
-                           label_smoothing=args.label_smoothing)
+                           label_smoothing=args.label_smoothing, norm_statistics=args.norm_statistics)
         if "pretrained" not in args.skip:
             run = train_dataset(scanned, base, cache=cache, out_dir=OUT / f"pretrained_{args.tag}")
             results["pretrained"] = summarize(run)

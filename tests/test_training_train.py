@@ -207,6 +207,41 @@ def test_frozen_stages_keep_their_pretrained_weights_while_later_stages_learn(tm
     assert not {name for name in moved if name.startswith(fixed_prefixes)}
     assert any(name.startswith("blocks.2.") for name in moved) and any(name.startswith("blocks.6.") for name in moved)
     assert all(p.requires_grad is False for n, p in trained.items() if n.startswith(fixed_prefixes))
+    statistics = _statistics_moved(run, pretrained)  # fixed weights are not enough: their batch norm too
+    assert statistics and not {name for name in statistics if name.startswith(fixed_prefixes)}
+    assert any(name.startswith("blocks.6.") for name in statistics)
+
+
+def _statistics_moved(run, pretrained: dict) -> set[str]:
+    """Names of the body's batch-norm running statistics that differ from the pretrained ones."""
+    import torch
+
+    buffers = dict(run.fit.learn.model[0].model.named_buffers())
+    return {name for name, value in buffers.items()
+            if name.endswith(("running_mean", "running_var")) and not torch.equal(value, pretrained[name])}
+
+
+@pytest.mark.parametrize("which", ["pretrained", "batch"])
+def test_norm_statistics_choose_which_batch_norm_layers_follow_the_batches(tmp_path, small_shoes, cache, which):
+    import torch
+
+    from training.learner import resolve_backbone
+    from training.pipeline import train_dataset
+
+    scanned = scan_dataset(small_shoes, reports_dir=tmp_path / "reports", cache=cache)
+    config = tiny_config(frozen_stages=2, select_best=False, norm_statistics=which)
+    run = train_dataset(scanned, config, cache=cache, evaluate=False)
+    pretrained = resolve_backbone(config).state
+    moved = _statistics_moved(run, pretrained)
+    if which == "pretrained":  # every backbone layer keeps ImageNet's statistics while its weights learn
+        assert moved == set()
+        head_norm = [m for m in run.fit.learn.model[1].modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        assert head_norm and all(int(m.num_batches_tracked) > 0 for m in head_norm)  # the new head's do learn
+    else:  # PyTorch's default: the fixed stem's statistics drift with the batches
+        assert any(name.startswith("bn1.") for name in moved)
+    assert run.metadata["config"]["norm_statistics"] == which
+    with pytest.raises(ValueError, match="norm_statistics"):
+        tiny_config(norm_statistics="frozen")
 
 
 def test_label_smoothing_is_the_loss_that_training_minimises(tmp_path, small_shoes, cache):

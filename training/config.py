@@ -10,6 +10,7 @@ from typing import Any
 DEFAULT_ARCH = "convnext_tiny"
 OFFLINE_PRETRAINED_ARCH = "tf_efficientnet_lite0"
 RESIZE_METHODS = ("squish", "crop", "pad")
+NORM_STATISTICS = ("batch", "fixed-stages", "pretrained")  # see training.layer_freeze
 
 
 @dataclass
@@ -50,6 +51,10 @@ class TrainConfig:
     # pretrained only: the stem and this many first stages keep their weights in both phases,
     # batch norm included (training.layer_freeze: a shorter backward pass)
     frozen_stages: int = 0
+    # pretrained only: which of the body's batch-norm layers keep their pretrained running statistics
+    # in training (training.layer_freeze.NORM_STATISTICS): "fixed-stages" (those of the fixed stages),
+    # "pretrained" (all of them) or "batch" (none: PyTorch's default, this project's before 2026-12-03)
+    norm_statistics: str = "fixed-stages"
     # > 0: the unfrozen epochs also keep an exponential moving average of the weights spanning about
     # this many epochs, which validation and the exported model use (training.weight_average)
     average_epochs: float = 0.0
@@ -72,6 +77,8 @@ class TrainConfig:
             raise ValueError("epochs and frozen_epochs must not be negative")
         if self.frozen_stages < 0:
             raise ValueError(f"frozen_stages must not be negative, not {self.frozen_stages}")
+        if self.norm_statistics not in NORM_STATISTICS:
+            raise ValueError(f"norm_statistics must be one of {NORM_STATISTICS}, not {self.norm_statistics!r}")
         if self.average_epochs < 0:
             raise ValueError(f"average_epochs must not be negative, not {self.average_epochs}")
         if not 0 <= self.label_smoothing < 1:

@@ -23,7 +23,7 @@ from curation.cache import ContentCache
 from curation.errors import CurationError, WeightsNotFound
 from training.config import TrainConfig
 from training.data import class_names, make_dataloaders, resized_images
-from training.layer_freeze import freeze_early_stages
+from training.layer_freeze import freeze_early_stages, keep_norm_statistics_callback
 from training.weight_average import weight_average_callback
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,10 @@ def fit_learner(
     pretrained = backbone.state is not None
     frozen = config.frozen_epochs if pretrained else 0
     EpochLog = _epoch_log_callback(history, frozen + config.epochs)
-    fast_memory = _channels_last_callback()()  # passed per fit, as EpochLog: a local class does not pickle
+    # passed per fit, as EpochLog: a local class does not pickle (export would fail on it)
+    per_fit = [_channels_last_callback()()]
+    if pretrained:  # random initial statistics are no statistics to keep
+        per_fit.append(keep_norm_statistics_callback(config.norm_statistics))
     select = config.select_best and len(valid_rows) > 0
     tracker = SaveModelCallback(monitor="error_rate", comp=np.less, fname=BEST_CHECKPOINT, reset_on_fit=False)
     started = time.perf_counter()
@@ -207,7 +210,7 @@ def fit_learner(
         learn.freeze()
         _keep_early_stages(learn, config)  # fastai's freeze trains batch norm everywhere; these keep theirs
         learn.fit_one_cycle(frozen, slice(config.lr), pct_start=0.99,
-                            cbs=[fast_memory, EpochLog("frozen"), *([tracker] if select else [])])
+                            cbs=[*per_fit, EpochLog("frozen"), *([tracker] if select else [])])
     if config.epochs:
         learn.unfreeze()
         if pretrained:
@@ -215,7 +218,7 @@ def fit_learner(
         lr = slice(config.lr / 2 / config.lr_mult, config.lr / 2) if pretrained else config.lr
         averaging = [weight_average_callback(config.average_epochs)] if config.average_epochs else []
         phase = EpochLog("unfrozen" if pretrained else "scratch")
-        learn.fit_one_cycle(config.epochs, lr, cbs=[fast_memory, *averaging, phase, *([tracker] if select else [])])
+        learn.fit_one_cycle(config.epochs, lr, cbs=[*per_fit, *averaging, phase, *([tracker] if select else [])])
     seconds = time.perf_counter() - started
     selected = _selected_epoch(history) if select else None
     _remove_checkpoints(out_dir / "checkpoints")

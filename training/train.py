@@ -20,7 +20,7 @@ from pathlib import Path
 
 from curation.cache import ContentCache
 from curation.cli import add_dataset_arguments, run_cli
-from training.config import DEFAULT_ARCH, RESIZE_METHODS, AugmentConfig, TrainConfig
+from training.config import DEFAULT_ARCH, NORM_STATISTICS, RESIZE_METHODS, AugmentConfig, TrainConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frozen-stages", type=int, default=d.frozen_stages,
                         help="pretrained only: keep the stem and this many first stages at their pretrained "
                              "weights in both phases (faster steps; 0: train everything)")
+    parser.add_argument("--norm-statistics", choices=NORM_STATISTICS, default=d.norm_statistics,
+                        help="pretrained only: batch-norm layers that keep their pretrained running statistics: "
+                             "those of the fixed stages (default), all of the backbone's ('pretrained'), or none "
+                             "('batch': they follow the training batches)")
     parser.add_argument("--average-epochs", type=float, default=d.average_epochs,
                         help="keep a moving average of the weights over about this many last epochs and "
                              "validate and export it (0: off)")
@@ -82,6 +86,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                            lr=args.lr, lr_mult=args.lr_mult, batch_size=args.batch_size,
                            weight_decay=args.weight_decay, augment=augment, select_best=args.select_best,
                            average_epochs=args.average_epochs, frozen_stages=args.frozen_stages,
+                           norm_statistics=args.norm_statistics,
                            label_smoothing=args.label_smoothing, seed=args.seed, threads=args.threads, valid_split=args.valid_split)
     except ValueError as exc:
         from curation.errors import CurationError
