@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from curation.atomic_files import atomic_path
 from curation.checks.base import SEVERITIES, CheckResult
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write through a temporary file renamed into place: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
     return path
 
 

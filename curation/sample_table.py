@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from curation.atomic_files import atomic_path
 from curation.cache import ContentCache
 from curation.errors import CurationError
 from curation.image_probe import DEFAULT_MAX_PIXELS, PROBE_VERSION, file_sha256, probe_image
@@ -117,10 +118,8 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
 
 def write_sample_table(table: pd.DataFrame, path: Path) -> Path:
     """Write the table as Parquet atomically (a temporary file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".parquet.tmp")
-    table.to_parquet(temporary, index=False)
-    temporary.replace(path)
+    with atomic_path(path) as temporary:
+        table.to_parquet(temporary, index=False)
     return path
 
 

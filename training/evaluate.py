@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from curation.atomic_files import atomic_path
 from curation.cache import ContentCache
 from curation.leakage.leak_free import leak_free_ids
 from curation.report_files import format_table, write_json, write_text_atomic
@@ -60,8 +61,8 @@ def evaluate_model(learn, metadata: dict, table: pd.DataFrame, root: Path, *, ca
         frames.append(frame)
     predictions = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     out_dir.mkdir(parents=True, exist_ok=True)
-    predictions.to_parquet(out_dir / f".{PREDICTIONS_FILE}.tmp", index=False)
-    (out_dir / f".{PREDICTIONS_FILE}.tmp").replace(out_dir / PREDICTIONS_FILE)
+    with atomic_path(out_dir / PREDICTIONS_FILE) as temporary:
+        predictions.to_parquet(temporary, index=False)
     write_json(out_dir / METRICS_FILE, {"schema_version": 1, "model": _model_summary(metadata),
                                         "leakage_audit": dropped is not None, "splits": metrics})
     write_text_atomic(out_dir / "summary.md", summary_markdown(metrics, metadata))

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from curation.atomic_files import atomic_path
 from curation.errors import CurationError
 from curation.report_files import write_json
 from training.config import TrainConfig
@@ -77,10 +78,8 @@ def model_metadata(fit: FitResult, config: TrainConfig, train_rows: pd.DataFrame
 
 def export_model(fit: FitResult, metadata: dict[str, Any], out_dir: Path) -> Path:
     """Write model.pkl and model.json under `out_dir`; returns the model path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    temporary = out_dir / f".{MODEL_FILE}.tmp"
-    fit.learn.export(temporary)
-    temporary.replace(out_dir / MODEL_FILE)
+    with atomic_path(out_dir / MODEL_FILE) as temporary:
+        fit.learn.export(temporary)
     write_json(out_dir / METADATA_FILE, metadata)
     return out_dir / MODEL_FILE
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from curation.atomic_files import atomic_path
 from curation.image_io import load_rgb
 
 DPI = 100
@@ -82,9 +83,9 @@ def plot_top_losses(rows: pd.DataFrame, root: Path, path: Path, *, title: str, c
 def _save(figure, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=DPI)
-    plt.close(figure)
-    temporary.replace(path)
+    try:
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=DPI)
+    finally:
+        plt.close(figure)
     return path

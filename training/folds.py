@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from curation.atomic_files import atomic_path
 from curation.cache import ContentCache
 from curation.errors import CurationError
 from curation.report_files import write_json
@@ -148,8 +149,8 @@ def consensus_hard_examples(fold_wrong: pd.DataFrame, final: pd.DataFrame | None
 def _write(out_dir: Path, oof, fold_wrong, hard, summary, root: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for frame, name in ((oof, OOF_FILE), (fold_wrong, FOLD_WRONG_FILE)):
-        frame.to_parquet(out_dir / f".{name}.tmp", index=False)
-        (out_dir / f".{name}.tmp").replace(out_dir / name)
+        with atomic_path(out_dir / name) as temporary:
+            frame.to_parquet(temporary, index=False)
     hard.to_csv(out_dir / HARD_EXAMPLES_FILE, index=False)
     write_json(out_dir / "folds.json", summary)
     _plot_hard_examples(hard, root, out_dir / "hard_examples.png")

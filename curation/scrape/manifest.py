@@ -14,6 +14,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
+from curation.atomic_files import atomic_path
+
 MANIFEST_NAME = "manifest.jsonl"
 COLUMNS = ("time", "run_id", "label", "engine", "query", "licence", "url", "final_url", "http_status",
            "content_type", "bytes", "sha256", "pixel_hash", "source_format", "source_width", "source_height",
@@ -87,11 +89,8 @@ class Manifest:
 
     def write_csv(self, path: Path) -> Path:
         """A CSV copy for spreadsheets (the JSONL stays the record)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as handle:
+        with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows(self.rows)
-        os.replace(tmp, path)
         return path
