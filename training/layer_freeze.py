@@ -50,6 +50,8 @@ def norm_layers_to_keep(body, which: str) -> list:
     "fixed-stages": those whose weights are fixed (no trainable parameter): the fixed stages;
     "pretrained": every batch-norm layer of the pretrained body (its weights still train), which
     takes the batch-size noise out of normalisation altogether; the new head's layers always learn.
+    Without batch statistics the network is less stable: lite2 at the default lr 3e-3 diverged this
+    way (bench/RESULTS.md), so it wants a lower learning rate.
     """
     from torch.nn.modules.batchnorm import _BatchNorm
 
