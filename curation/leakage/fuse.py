@@ -1,21 +1,28 @@
-"""One decision per pair of images from the three signals, and copy groups.
+"""One decision per pair of images from every signal, and copy groups: the one place that answers
+"is this the same picture?" for the audit and for the scraper (curation.leakage.engine).
 
 Kinds, most certain first:
 - exact: the same file bytes, or the same decoded pixels;
-- near_duplicate: the same picture after some edit: at least inliers_near keypoint matches under
-  one similarity transform (mirror included); or embedding cosine >= cosine_near; or a strict
-  perceptual-hash match (mirror included) or inliers_support keypoint matches, confirmed by
-  cosine >= cosine_support; or inliers_support keypoint matches with a hash within
-  hash_max_distance (a washed-out copy keeps its shapes but loses its embedding); or, for an image
-  brightened until mostly blank, a fade score >= faded_near (its darkest pixels match the other's,
-  curation.leakage.faded). A hash match alone is not trusted: white-background product shots of
-  different shoes hash alike;
-- similar: cosine >= cosine_similar but below the near-duplicate rules: a different photo of a
-  similar object, kept for context and never called a leak.
-Without embeddings (use_embeddings=False) the hash decides alone: <= hash_strict is a
-near-duplicate, <= hash_max_distance similar.
+- near_duplicate: the same photograph after edits. The deciding evidence is the pair's alignment
+  (curation.leakage.alignment): its keypoint transform, refined densely, lines up the two images
+  block by block (structure >= aligned_structure) and one tone curve explains their content
+  pixels (tone >= aligned_tone). Without that, the earlier rules still stand as long as the
+  alignment does not contradict them (structure or tone below contradict_*): >= inliers_near
+  keypoint matches under one similarity transform; embedding cosine >= cosine_near; a strict
+  perceptual-hash match or inliers_support matches confirmed by cosine >= cosine_support or a
+  hash within hash_max_distance; or, for an image brightened until mostly blank, a fade score
+  >= faded_near (curation.leakage.faded). A pair whose pixels contradict a copy is never one,
+  however close its embedding, hash or keypoints: product renders of one model in two colourways
+  share outline and keypoints but not one colour mapping;
+- same_scene: not a copy, but >= inliers_support keypoint matches and aligned over most of the
+  picture nearly as closely as one, colours included: another frame of the same shoot (scene_*
+  thresholds). A leak for evaluation, counted apart from copies;
+- similar: cosine >= cosine_similar, or many keypoint matches that the pixels contradict: a
+  different photo of a similar object, kept for context and never called a leak.
+Without embeddings (use_embeddings=False) the hash decides alone where nothing was aligned: <=
+hash_strict is a near-duplicate, <= hash_max_distance similar.
 A pair across splits of kind exact or near_duplicate is a leak; the same picture under two labels
-is also a label conflict. Copies are grouped by connected components over leak-kind pairs.
+is also a label conflict. Copies are grouped by connected components over copy pairs.
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from curation.leakage.alignment import Alignments
 from curation.leakage.params import LeakageParams, split_rank
 
-KINDS = ("exact", "near_duplicate", "similar")
+KINDS = ("exact", "near_duplicate", "same_scene", "similar")
 COPY_KINDS = ("exact", "near_duplicate")
 PAIR_COLUMNS = [
-    "group", "kind", "signal", "score", "cosine", "hash_distance", "inliers", "fade_score", "mirrored", "cross_split", "leak",
+    "group", "kind", "signal", "score", "cosine", "hash_distance", "inliers", "fade_score", "structure", "tone", "colour",
+    "coverage", "mirrored", "cross_split", "leak",
     "label_conflict", "sample_id_a", "split_a", "label_a", "path_a", "sample_id_b", "split_b", "label_b", "path_b",
 ]
 
@@ -42,16 +51,25 @@ def candidate_pairs(*arrays: np.ndarray) -> np.ndarray:
 
 def decide(exact_signal: np.ndarray, cosine: np.ndarray, hash_distance: np.ndarray, hash_mirrored: np.ndarray,
            inliers: np.ndarray, inliers_mirrored: np.ndarray, params: LeakageParams,
-           fade_score: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Kind ('' for no relation) and the signal that caught each pair. inliers is -1 where not
-    verified, fade_score NaN where neither image is washed out."""
+           fade_score: np.ndarray | None = None, alignment: Alignments | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Kind ('' for no relation) and the evidence that decided each pair. inliers is -1 where not
+    verified, fade_score and the alignment figures NaN where not measured."""
     n = len(cosine)
     fade = np.nan_to_num(fade_score, nan=-1.0) if fade_score is not None else np.full(n, -1.0)
+    alignment = alignment if alignment is not None else Alignments.empty(n)
     have_cosine = ~np.isnan(cosine)
     cos = np.where(have_cosine, cosine, -np.inf)
     strict = hash_distance <= params.hash_strict
     hash_name = np.where(hash_mirrored, "hash(mirror)", "hash").astype(object)
     keypoint_name = np.where(inliers_mirrored, "keypoints(mirror)", "keypoints").astype(object)
+    structure, tone = np.nan_to_num(alignment.structure, nan=-2.0), np.nan_to_num(alignment.tone, nan=-2.0)
+    aligned = ~np.isnan(alignment.structure) & ~np.isnan(alignment.tone)
+    copy_aligned = aligned & (structure >= params.aligned_structure) & (tone >= params.aligned_tone)
+    contradicted = aligned & ((structure < params.contradict_structure) | (tone < params.contradict_tone))
+    # Another frame needs the keypoints' own evidence of one shoot, not only a same-pose layout.
+    scene = (aligned & (inliers >= params.inliers_support) & (structure >= params.scene_structure)
+             & (tone >= params.scene_tone) & (np.nan_to_num(alignment.colour) >= params.scene_tone)
+             & (np.nan_to_num(alignment.coverage) >= params.scene_coverage))
     kind = np.full(n, "", dtype=object)
     signal = np.full(n, "", dtype=object)
 
@@ -60,18 +78,23 @@ def decide(exact_signal: np.ndarray, cosine: np.ndarray, hash_distance: np.ndarr
         kind[mask] = k
         signal[mask] = s[mask] if isinstance(s, np.ndarray) else s
 
+    def copy_rule(mask, s):  # an earlier rule: a copy unless the pixels say otherwise
+        assign(mask & ~contradicted, "near_duplicate", s)
+
     assign(exact_signal != "", "exact", "exact:" + exact_signal.astype(object))
-    assign(inliers >= params.inliers_near, "near_duplicate", keypoint_name)
+    assign(copy_aligned, "near_duplicate", keypoint_name + "+aligned")
     assign(fade >= params.faded_near, "near_duplicate", "faded")
-    assign((cos >= params.cosine_near) & strict, "near_duplicate", "embedding+" + hash_name)
-    assign(cos >= params.cosine_near, "near_duplicate", "embedding")
-    assign(strict & (cos >= params.cosine_support), "near_duplicate", hash_name + "+embedding")
-    assign((inliers >= params.inliers_support) & (cos >= params.cosine_support), "near_duplicate",
-           keypoint_name + "+embedding")
-    assign((inliers >= params.inliers_support) & (hash_distance <= params.hash_max_distance), "near_duplicate",
-           keypoint_name + "+" + hash_name)
-    assign(strict & ~have_cosine, "near_duplicate", hash_name)
-    assign(cos >= params.cosine_similar, "similar", "embedding")
+    copy_rule(inliers >= params.inliers_near, keypoint_name)
+    copy_rule((cos >= params.cosine_near) & strict, "embedding+" + hash_name)
+    copy_rule(cos >= params.cosine_near, "embedding")
+    copy_rule(strict & (cos >= params.cosine_support), hash_name + "+embedding")
+    copy_rule((inliers >= params.inliers_support) & (cos >= params.cosine_support), keypoint_name + "+embedding")
+    copy_rule((inliers >= params.inliers_support) & (hash_distance <= params.hash_max_distance),
+              keypoint_name + "+" + hash_name)
+    copy_rule(strict & ~have_cosine, hash_name)
+    assign(scene, "same_scene", keypoint_name + "+aligned(scene)")
+    assign(cos >= params.cosine_similar, "similar", np.where(contradicted, "embedding; pixels not one picture", "embedding"))
+    assign(contradicted & (inliers >= params.inliers_support), "similar", keypoint_name + "; pixels not one picture")
     assign(~have_cosine & (hash_distance <= params.hash_max_distance), "similar", hash_name)
     return kind, signal
 
@@ -92,12 +115,14 @@ def copy_groups(n: int, pairs: np.ndarray) -> np.ndarray:
 
 
 def pair_frame(table: pd.DataFrame, pairs: np.ndarray, kind: np.ndarray, signal: np.ndarray, cosine: np.ndarray,
-               hash_distance: np.ndarray, inliers: np.ndarray, fade_score: np.ndarray | None = None) -> pd.DataFrame:
+               hash_distance: np.ndarray, inliers: np.ndarray, fade_score: np.ndarray | None = None,
+               alignment: Alignments | None = None) -> pd.DataFrame:
     """The pairs as rows, oriented so that side a is the earlier split (train first), most certain first."""
     keep = kind != ""
     fade_score = np.full(len(pairs), np.nan) if fade_score is None else fade_score
     pairs, kind, signal = pairs[keep], kind[keep], signal[keep]
     cosine, hash_distance, inliers, fade_score = cosine[keep], hash_distance[keep], inliers[keep], fade_score[keep]
+    alignment = (alignment if alignment is not None else Alignments.empty(len(keep))).take(keep)
     mirrored = np.array(["mirror" in s for s in signal], dtype=bool)
     order = [(split_rank(split), path) for split, path in zip(table["split"], table["path"])]
     swap = np.array([order[b] < order[a] for a, b in pairs], dtype=bool)
@@ -105,7 +130,9 @@ def pair_frame(table: pd.DataFrame, pairs: np.ndarray, kind: np.ndarray, signal:
     b = np.where(swap, pairs[:, 0], pairs[:, 1]) if len(pairs) else pairs[:, 1]
     frame = pd.DataFrame({"kind": kind, "signal": signal, "cosine": cosine.astype("float64"),
                           "hash_distance": hash_distance.astype("int64"), "inliers": inliers.astype("int64"),
-                          "fade_score": fade_score.astype("float64"), "mirrored": mirrored,
+                          "fade_score": fade_score.astype("float64"), "structure": alignment.structure,
+                          "tone": alignment.tone, "colour": alignment.colour, "coverage": alignment.coverage,
+                          "mirrored": mirrored,
                           "_a": a, "_b": b})
     frame["score"] = _certainty(frame)
     for side, column in (("a", "_a"), ("b", "_b")):
@@ -127,7 +154,8 @@ def _certainty(frame: pd.DataFrame) -> np.ndarray:
     cosine = frame["cosine"].fillna(0).clip(0, 1).to_numpy() * 0.999
     hashes = (1 - frame["hash_distance"].to_numpy() / 64) * 0.99
     fade = frame["fade_score"].fillna(0).clip(0, 1).to_numpy() * 0.999
-    best = np.maximum.reduce([keypoints, cosine, fade, np.where(frame["cosine"].isna(), hashes, 0)])
+    aligned = (frame["structure"].fillna(0).clip(0, 1) * frame["tone"].fillna(0).clip(0, 1)).to_numpy() * 0.999
+    best = np.maximum.reduce([keypoints, cosine, fade, aligned, np.where(frame["cosine"].isna(), hashes, 0)])
     return np.where(frame["kind"] == "exact", 1.0, best)
 
 

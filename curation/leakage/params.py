@@ -31,6 +31,22 @@ class LeakageParams:
     keypoint_features: int = 500
     inliers_near: int = 16  # at or above: a near-duplicate on the keypoints alone (different photos: <= 11)
     inliers_support: int = 12  # at or above, with cosine_support or a hash match: a near-duplicate
+    # Alignment (curation.leakage.alignment): each verified pair with >= align_min_inliers keypoint
+    # matches is aligned by its transform (refined densely) and its pixels compared under one tone
+    # curve. Real shoes pairs labelled by eye (bench/pairs/): copies reach structure >= 0.98 and
+    # tone >= 0.98, other photos (colourways, other shots) structure <= 0.91, tone <= 0.93.
+    align_min_inliers: int = 6
+    aligned_structure: float = 0.93  # at or above, with aligned_tone: a near-duplicate by alignment alone
+    aligned_tone: float = 0.85
+    # Below either, the pixels are not one picture: no other signal makes the pair a copy. Watermarked
+    # and re-lit planted copies go down to 0.83 / 0.83; a colourway render with 23 inliers sits at 0.67.
+    contradict_structure: float = 0.80
+    contradict_tone: float = 0.80
+    # Another frame of the same shoot: aligned closely over most of the picture, but not pixel for
+    # pixel (a copy's figures), nor as loosely as another photo.
+    scene_structure: float = 0.85
+    scene_tone: float = 0.90
+    scene_coverage: float = 0.5
     # Washed-out copies (curation.leakage.faded): an image with >= faded_fraction of its pixels at
     # its brightest is compared by its darkest pixels with its faded_candidates best-matching images.
     faded: bool = True
@@ -67,6 +83,12 @@ class LeakageParams:
                 raise CurationError(f"{name} must be a Hamming distance in [0, 64], not {value}")
         if not 0.5 <= self.faded_fraction < 1 or not -1 <= self.faded_near <= 1 or self.faded_candidates < 1:
             raise CurationError("need 0.5 <= faded_fraction < 1, faded_near in [-1, 1] and faded_candidates >= 1")
+        for name in ("aligned_structure", "aligned_tone", "contradict_structure", "contradict_tone", "scene_structure",
+                     "scene_tone", "scene_coverage"):
+            if not -1.0 <= getattr(self, name) <= 1.0:
+                raise CurationError(f"{name} must be in [-1, 1], not {getattr(self, name)}")
+        if self.align_min_inliers < 3:
+            raise CurationError(f"align_min_inliers must be at least 3 (a similarity needs 2 points), not {self.align_min_inliers}")
         if self.neighbours < 1:
             raise CurationError(f"neighbours must be at least 1, not {self.neighbours}")
         return self

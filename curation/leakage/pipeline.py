@@ -72,12 +72,19 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
     timings["candidates"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    inliers, inliers_mirrored, verified_now = _verify(table, root, cache, params, pairs, worth_verifying, workers)
+    matches, verified_now = _verify(table, root, cache, params, pairs, worth_verifying, workers)
     timings["verify"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    kind, signal = decide(exact_signal, cosine, distance, hash_mirrored, inliers, inliers_mirrored, params, fade_score)
-    frame = pair_frame(table, pairs, kind, signal, cosine, distance, inliers, fade_score)
+    suspect = (cosine >= params.cosine_support) | (distance <= params.hash_strict)
+    alignment = _align(table, root, params, pairs, matches, suspect, workers)
+    timings["align"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    inliers = matches.inliers
+    kind, signal = decide(exact_signal, cosine, distance, hash_mirrored, inliers, matches.mirrored, params, fade_score,
+                          alignment)
+    frame = pair_frame(table, pairs, kind, signal, cosine, distance, inliers, fade_score, alignment)
     timings["fuse"] = time.perf_counter() - clock
 
     n = len(table)
@@ -89,7 +96,9 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
         embedding_model=params.model if vectors is not None else "",
         embedding_source=model_source, index_kind=neighbours.index_kind if neighbours is not None else {},
         timings=timings, computed={"hashes": hashes.computed, "embeddings": embedded, "keypoints": verified_now,
-                                   "pairs_verified": int((inliers >= 0).sum()), "fade_thumbnails": faded.computed,
+                                   "pairs_verified": int((inliers >= 0).sum()),
+                                   "pairs_aligned": int((~np.isnan(alignment.structure)).sum()),
+                                   "fade_thumbnails": faded.computed,
                                    "faded_images": int(faded.faded.sum())},
     )
 
@@ -126,9 +135,9 @@ def _candidates(exact, hash_pairs, faded_pairs, hashes, vectors, valid, neighbou
         cosine[both] = np.einsum("ij,ij->i", vectors[a[both]], vectors[b[both]])
     distance, hash_mirrored = hash_distances(hashes, a, b)
     nearest = _is_nearest(pairs, neighbours, params.verify_neighbours)
-    settled = (cosine >= params.cosine_near) | ((distance <= params.hash_strict) & (cosine >= params.cosine_support))
-    worth_verifying = (exact_signal == "") & ~settled & (nearest | (cosine >= params.cosine_similar)
-                                                         | (distance <= params.hash_max_distance))
+    # Pairs that cheap signals call copies are verified too: their pixels may contradict them.
+    worth_verifying = (exact_signal == "") & (nearest | (cosine >= params.cosine_similar)
+                                              | (distance <= params.hash_max_distance))
     return pairs, exact_signal, cosine, distance, hash_mirrored, worth_verifying
 
 
@@ -160,21 +169,36 @@ def _is_nearest(pairs: np.ndarray, neighbours, top: int) -> np.ndarray:
 
 
 def _verify(table, root, cache, params, pairs, worth_verifying, workers):
-    """Keypoint inliers for the pairs worth it (-1: not verified): not already settled as copies by
-    cheaper signals, and either among an image's verify_neighbours nearest, or similar by
-    embedding or hash. Copies are the nearest neighbour of their original in 98-99 % of the
-    benchmark's cases; verifying every k-NN pair would cost k times more for little."""
-    inliers = np.full(len(pairs), -1, dtype="int64")
-    mirrored = np.zeros(len(pairs), dtype=bool)
+    """Keypoint matches for the pairs worth it (inliers -1: not verified): not exact, and either
+    among an image's verify_neighbours nearest, or similar by embedding or hash. Copies are the
+    nearest neighbour of their original in 98-99 % of the benchmark's cases; verifying every k-NN
+    pair would cost k times more for little."""
+    from curation.leakage.verify import Matches, compute_keypoints, verify_pairs
+
+    matches = Matches(np.full(len(pairs), -1, dtype="int64"), np.zeros(len(pairs), dtype=bool),
+                      np.full((len(pairs), 2, 3), np.nan))
     todo = np.flatnonzero(worth_verifying) if params.verify else np.zeros(0, dtype="int64")
     if not len(todo):
-        return inliers, mirrored, 0
-    from curation.leakage.verify import compute_keypoints, verify_pairs
-
+        return matches, 0
     keypoints = compute_keypoints(table, root, pairs[todo].ravel(), cache=cache, n_features=params.keypoint_features,
                                   workers=workers)
-    inliers[todo], mirrored[todo] = verify_pairs(pairs[todo], keypoints, enough=params.inliers_near, workers=workers)
-    return inliers, mirrored, keypoints.computed
+    found = verify_pairs(pairs[todo], keypoints, enough=params.inliers_near, workers=workers)
+    matches.inliers[todo], matches.mirrored[todo], matches.transforms[todo] = found.inliers, found.mirrored, found.transforms
+    return matches, keypoints.computed
+
+
+def _align(table, root, params, pairs, matches, suspect, workers):
+    """Alignment figures for the verified pairs with enough matches to carry a transform, and for
+    those that cheap signals call copies without one (aligned from the frames' scale: a same-pose
+    render in another colourway hashes and embeds like a copy, and its pixels must say no)."""
+    from curation.leakage.alignment import Alignments, align_pairs
+
+    alignment = Alignments.empty(len(pairs))
+    verified = matches.inliers >= 0
+    todo = np.flatnonzero(verified & ((matches.inliers >= params.align_min_inliers) | suspect))
+    if len(todo):
+        alignment.put(todo, align_pairs(table, root, pairs[todo], matches.transforms[todo], workers=workers))
+    return alignment
 
 
 def params_record(params: LeakageParams) -> dict:

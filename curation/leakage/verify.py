@@ -124,40 +124,67 @@ def _split(array: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.n
     return (points, root), (mirrored_points, np.ascontiguousarray(root[:, MIRROR_BINS]))
 
 
-def _inliers(a: tuple[np.ndarray, np.ndarray] | None, b: tuple[np.ndarray, np.ndarray] | None, matcher) -> int:
-    """Matches consistent with one similarity transform from a to b (RANSAC inliers)."""
+def _inliers(a: tuple[np.ndarray, np.ndarray] | None, b: tuple[np.ndarray, np.ndarray] | None,
+             matcher) -> tuple[int, np.ndarray | None]:
+    """Matches consistent with one similarity transform from a to b (RANSAC inliers), and that
+    transform (2 x 3, a's canonical pixels to b's; None when there is none)."""
     import cv2
 
     if a is None or b is None or len(a[1]) < 8 or len(b[1]) < 8:
-        return 0
+        return 0, None
     matches = matcher.knnMatch(a[1], b[1], k=2)
     good = [m[0] for m in matches if len(m) == 2 and m[0].distance < RATIO_TEST * m[1].distance]
     if len(good) < 6:
-        return 0
+        return 0, None
     source = a[0][[m.queryIdx for m in good]]
     target = b[0][[m.trainIdx for m in good]]
-    _, inliers = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS)
-    return int(inliers.sum()) if inliers is not None else 0
+    transform, inliers = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS)
+    return (int(inliers.sum()), transform) if inliers is not None else (0, None)
 
 
-def verify_pairs(pairs: np.ndarray, keypoints: Keypoints, *, enough: int, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Inlier count per pair (the better of a~b and a~mirror(b)) and whether the mirror won.
+@dataclass
+class Matches:
+    """Per verified pair: RANSAC inliers, whether b's mirror matched better, and the transform from
+    a's canonical pixels to b's own (the mirror undone; NaN where no transform was found)."""
 
-    The mirror is tried only when the direct match has fewer than `enough` inliers.
-    """
+    inliers: np.ndarray  # int64 (m,)
+    mirrored: np.ndarray  # bool (m,)
+    transforms: np.ndarray  # float64 (m, 2, 3)
+
+
+def match_pair(a, b, *, enough: int, matcher=None) -> tuple[int, bool, np.ndarray | None]:
+    """(inliers, mirrored, transform) for two images' keypoints: the better of a~b and a~mirror(b),
+    the mirror tried only when the direct match has fewer than `enough` inliers."""
     import cv2
 
-    def one(pair) -> tuple[int, bool]:
-        matcher = cv2.BFMatcher(cv2.NORM_L2)
-        a, b = int(pair[0]), int(pair[1])
-        direct = _inliers(keypoints.direct[a], keypoints.direct[b], matcher)
-        if direct >= enough:
-            return direct, False
-        flipped = _inliers(keypoints.direct[a], keypoints.mirror[b], matcher)
-        return (flipped, True) if flipped > direct else (direct, False)
+    matcher = matcher or cv2.BFMatcher(cv2.NORM_L2)
+    a_direct, (b_direct, b_mirror) = a[0] if a is not None else None, b if b is not None else (None, None)
+    direct, transform = _inliers(a_direct, b_direct, matcher)
+    if direct >= enough:
+        return direct, False, transform
+    flipped, flipped_transform = _inliers(a_direct, b_mirror, matcher)
+    if flipped > direct:
+        # Mirrored points are (-x, y): b's own x is minus the transform's first row.
+        return flipped, True, flipped_transform * np.array([[-1.0], [1.0]]) if flipped_transform is not None else None
+    return direct, False, transform
 
+
+def verify_pairs(pairs: np.ndarray, keypoints: Keypoints, *, enough: int, workers: int = 2) -> Matches:
+    """match_pair for each pair of table positions."""
+    import cv2
+
+    def one(pair):
+        a, b = int(pair[0]), int(pair[1])
+        return match_pair((keypoints.direct[a], keypoints.mirror[a]), (keypoints.direct[b], keypoints.mirror[b]),
+                          enough=enough, matcher=cv2.BFMatcher(cv2.NORM_L2))
+
+    transforms = np.full((len(pairs), 2, 3), np.nan)
     if not len(pairs):
-        return np.zeros(0, dtype="int64"), np.zeros(0, dtype=bool)
+        return Matches(np.zeros(0, dtype="int64"), np.zeros(0, dtype=bool), transforms)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(progress(pool.map(one, pairs), total=len(pairs), desc="verifying pairs"))
-    return np.array([r[0] for r in results], dtype="int64"), np.array([r[1] for r in results], dtype=bool)
+    for i, (_, _, transform) in enumerate(results):
+        if transform is not None:
+            transforms[i] = transform
+    return Matches(np.array([r[0] for r in results], dtype="int64"), np.array([r[1] for r in results], dtype=bool),
+                   transforms)
