@@ -119,7 +119,7 @@ def keypoint_matrix(table, data, cache, test, train, cosine, phash):
     cells = np.unique(np.stack([rows, cols], axis=1), axis=0)
     pairs = np.stack([test[cells[:, 0]], train[cells[:, 1]]], axis=1)
     keypoints = compute_keypoints(table, data, pairs.ravel(), cache=cache, n_features=LeakageParams().keypoint_features)
-    counts, _ = verify_pairs(pairs, keypoints, enough=10**6)
+    counts = verify_pairs(pairs, keypoints, enough=10**6).inliers
     inliers = np.full(cosine.shape, -1, dtype="int64")
     inliers[cells[:, 0], cells[:, 1]] = counts
     return inliers

@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_arguments(parser)
     d = LeakageParams()
-    parser.add_argument("--fail-on-leak", action="store_true", help="exit 1 when copies across splits exist (for CI)")
+    parser.add_argument("--fail-on-leak", nargs="?", const="copy", choices=("copy", "same_scene"), default=None,
+                        help="exit 1 when copies across splits exist (for CI); '--fail-on-leak same_scene' also when "
+                             "another frame of the same shoot is in two splits")
     parser.add_argument("--cosine-near", type=float, default=d.cosine_near,
                         help=f"embedding cosine at or above which a pair is a near-duplicate (default {d.cosine_near})")
     parser.add_argument("--cosine-support", type=float, default=d.cosine_support,
@@ -43,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"SIFT matches under one transform that make a near-duplicate alone (default {d.inliers_near})")
     parser.add_argument("--inliers-support", type=int, default=d.inliers_support,
                         help=f"matches that make one with a cosine or hash match (default {d.inliers_support})")
+    parser.add_argument("--align-min-inliers", type=int, default=d.align_min_inliers,
+                        help=f"matches that carry a transform for the pixel alignment (default {d.align_min_inliers})")
+    parser.add_argument("--aligned-structure", type=float, default=d.aligned_structure,
+                        help=f"block alignment that, with --aligned-tone, makes a copy (default {d.aligned_structure})")
+    parser.add_argument("--aligned-tone", type=float, default=d.aligned_tone,
+                        help=f"share of content pixels one tone curve explains (default {d.aligned_tone})")
     parser.add_argument("--no-verify", action="store_true", help="skip keypoint verification (faster, misses crops)")
     parser.add_argument("--faded-near", type=float, default=d.faded_near,
                         help=f"fade score that makes a washed-out image a copy of another (default {d.faded_near})")
@@ -62,6 +70,7 @@ def params_from_args(args: argparse.Namespace) -> LeakageParams:
         hash_methods=tuple(m.strip() for m in args.hash_methods.split(",") if m.strip()),
         hash_strict=args.hash_strict, hash_max_distance=args.hash_max_distance, neighbours=args.neighbours,
         inliers_near=args.inliers_near, inliers_support=args.inliers_support, verify=not args.no_verify,
+        align_min_inliers=args.align_min_inliers, aligned_structure=args.aligned_structure, aligned_tone=args.aligned_tone,
         faded=not args.no_faded, faded_near=args.faded_near, model=args.model, weights=str(args.weights) if args.weights else None, use_embeddings=not args.no_embeddings,
         embedding_size=args.embedding_size or None,
     ).validate()
@@ -79,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = scanned.report_dir / "leakage"
     summary = write_leakage_report(result, scanned.table, out_dir, dataset=scanned.name, root=scanned.dataset.root)
     print_summary(summary, out_dir, stream=sys.stdout)
-    return EXIT_FINDINGS if args.fail_on_leak and summary["leaks"]["pairs"] else EXIT_OK
+    gated = summary["leaks"]["pairs"] + (summary["leaks"]["same_scene_pairs"] if args.fail_on_leak == "same_scene" else 0)
+    return EXIT_FINDINGS if args.fail_on_leak and gated else EXIT_OK
 
 
 if __name__ == "__main__":

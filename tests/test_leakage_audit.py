@@ -129,6 +129,7 @@ def test_report_opens_in_chromium_shows_every_pair_and_escapes_names(planted, au
     for pair in result.pairs[result.pairs["kind"] != "similar"].itertuples():
         assert f"data-a=\"{pair.sample_id_a}\" data-b=\"{pair.sample_id_b}\"" in dom
     assert dom.count("<tr class=\"pair\"") == len(result.pairs)
+    assert "id=\"same-scene\"" in dom and "Same scene: another frame of the same shoot" in dom  # its own section
     assert "&lt;img src=x onerror=alert(1)&gt;" in dom  # the file name is shown as text
     assert "onerror=\"alert(1)\"" not in dom  # and never becomes an element
     assert f"<b id=\"leak-count\">{summary['leaks']['pairs']}</b>" in dom

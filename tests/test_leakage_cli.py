@@ -79,9 +79,9 @@ def test_a_heavy_crop_is_caught_by_keypoints_and_the_keypoint_and_fade_options_r
         return pairs[pairs["leak"]], json.loads(summary_file.read_text())["params"]
 
     found, params = leaks()
-    assert len(found) == 1 and found.iloc[0]["signal"].startswith("keypoints")
+    assert len(found) == 1 and found.iloc[0]["signal"] == "keypoints+aligned"
     assert params["inliers_near"] == 16 and params["verify"] is True
-    for extra in (("--no-verify",), ("--inliers-near", "999", "--inliers-support", "999")):
+    for extra in (("--no-verify",), ("--inliers-near", "999", "--inliers-support", "999", "--align-min-inliers", "999")):
         missed, params = leaks(*extra)
         assert missed.empty, extra
     assert params["inliers_near"] == 999

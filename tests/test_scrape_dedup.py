@@ -19,13 +19,14 @@ def test_phash_is_imagededups_phash(shoes_root):
         assert phash(image) == reference.encode_image(image_array=np.asarray(image))
 
 
-def test_index_finds_mirrors_only_when_asked():
+def test_index_offers_mirrors_as_neighbours_only_when_asked():
     picture = make_picture(1)
-    for mirror, expected in ((True, "duplicate_near"), (False, None)):
+    for mirror, expected in ((True, ["train/a/1.jpg"]), (False, [])):
         index = DedupIndex(near_threshold=6, mirror=mirror)
         index.add("train/a/1.jpg", ["sha-1"], [phash(picture)])
         flipped = ImageOps.mirror(picture)
-        found = index.find([], index.candidate_phashes(flipped, flipped))
-        assert (found.reason if found else None) == expected
+        found = index.neighbours(index.candidate_phashes(flipped, flipped))
+        assert [n.ref for n in found] == expected
         if found:
-            assert found.of == "train/a/1.jpg" and found.distance == 0
+            assert found[0].hash_distance == 0 and found[0].hash_mirrored
+        assert index.find_exact(["sha-1"]).reason == "duplicate_exact" and index.find_exact(["other"]) is None

@@ -68,8 +68,8 @@ def test_embedding_dedup_catches_crops_and_colour_shifts_phash_misses(small_shoe
             row = rows[urls[name]]
             assert (row["decision"], row["reason"], row["duplicate_of"]) == \
                 ("rejected", "duplicate_embedding", original), row
-            assert EMBEDDING_THRESHOLD <= row["similarity"] <= 1 and row["distance"] == ""
-            assert f"similarity {row['similarity']:.4f} (threshold 0.9)" in row["detail"]
+            assert EMBEDDING_THRESHOLD <= row["similarity"] <= 1
+            assert f"of {original}" in row["detail"] and f"cosine {row['similarity']:.3f}" in row["detail"]
         assert summary.classes[0].rejected == {"duplicate_embedding": 2}
         # the report shows each embedding duplicate beside what it copies, with its similarity
         report = write_summary(summary, summary.manifest_path, tmp_path / "reports", {}, cache_dir=cache_dir)

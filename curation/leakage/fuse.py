@@ -82,8 +82,8 @@ def decide(exact_signal: np.ndarray, cosine: np.ndarray, hash_distance: np.ndarr
         assign(mask & ~contradicted, "near_duplicate", s)
 
     assign(exact_signal != "", "exact", "exact:" + exact_signal.astype(object))
+    assign(fade >= params.faded_near, "near_duplicate", "faded")  # the one signal made for washed-out images
     assign(copy_aligned, "near_duplicate", keypoint_name + "+aligned")
-    assign(fade >= params.faded_near, "near_duplicate", "faded")
     copy_rule(inliers >= params.inliers_near, keypoint_name)
     copy_rule((cos >= params.cosine_near) & strict, "embedding+" + hash_name)
     copy_rule(cos >= params.cosine_near, "embedding")
@@ -134,7 +134,7 @@ def pair_frame(table: pd.DataFrame, pairs: np.ndarray, kind: np.ndarray, signal:
                           "tone": alignment.tone, "colour": alignment.colour, "coverage": alignment.coverage,
                           "mirrored": mirrored,
                           "_a": a, "_b": b})
-    frame["score"] = _certainty(frame)
+    frame["score"] = certainty(frame)
     for side, column in (("a", "_a"), ("b", "_b")):
         rows = table.iloc[frame[column].to_numpy()]
         for field in ("sample_id", "split", "label", "path"):
@@ -148,7 +148,7 @@ def pair_frame(table: pd.DataFrame, pairs: np.ndarray, kind: np.ndarray, signal:
     return _number_groups(table, frame).reset_index(drop=True)
 
 
-def _certainty(frame: pd.DataFrame) -> np.ndarray:
+def certainty(frame: pd.DataFrame) -> np.ndarray:
     """A score in [0, 1] to sort by: exact 1; otherwise the strongest of the signals, each mapped to [0, 1)."""
     keypoints = np.clip(frame["inliers"].to_numpy(), 0, None) / (np.clip(frame["inliers"].to_numpy(), 0, None) + 50)
     cosine = frame["cosine"].fillna(0).clip(0, 1).to_numpy() * 0.999

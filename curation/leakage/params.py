@@ -35,6 +35,7 @@ class LeakageParams:
     # matches is aligned by its transform (refined densely) and its pixels compared under one tone
     # curve. Real shoes pairs labelled by eye (bench/pairs/): copies reach structure >= 0.98 and
     # tone >= 0.98, other photos (colourways, other shots) structure <= 0.91, tone <= 0.93.
+    align: bool = True  # False: the earlier rules alone (for comparison in bench/bench_real_pairs.py)
     align_min_inliers: int = 6
     aligned_structure: float = 0.93  # at or above, with aligned_tone: a near-duplicate by alignment alone
     aligned_tone: float = 0.85

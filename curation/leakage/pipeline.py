@@ -195,7 +195,7 @@ def _align(table, root, params, pairs, matches, suspect, workers):
 
     alignment = Alignments.empty(len(pairs))
     verified = matches.inliers >= 0
-    todo = np.flatnonzero(verified & ((matches.inliers >= params.align_min_inliers) | suspect))
+    todo = np.flatnonzero(verified & ((matches.inliers >= params.align_min_inliers) | suspect) & params.align)
     if len(todo):
         alignment.put(todo, align_pairs(table, root, pairs[todo], matches.transforms[todo], workers=workers))
     return alignment

@@ -8,8 +8,8 @@ summary.json, schema_version 1 (keys are only ever added; a change of meaning bu
   schema_version, dataset, root, generated (ISO time), params (LeakageParams),
   embedding {model, source, index {split: "flat"|"ivf"}},
   samples {total, readable, by_split {split: n}},
-  pairs {exact, near_duplicate, similar}: pair counts,
-  leaks {pairs, samples_to_drop, by_split_pair {"<a>/<b>": {exact, near_duplicate}}},
+  pairs {exact, near_duplicate, same_scene, similar}: pair counts,
+  leaks {pairs, samples_to_drop, by_split_pair {"<a>/<b>": {exact, near_duplicate}}, same_scene_pairs: across splits},
   within_split_copies {split: pairs of kind exact or near_duplicate inside that split},
   groups {count, largest, samples}: copy groups (connected components of exact/near pairs),
   label_conflicts: pairs of copies whose labels differ,
@@ -57,7 +57,8 @@ def build_summary(result: LeakageResult, table: pd.DataFrame, *, dataset: str, r
         "samples": {"total": len(table), "readable": int((table["load_error"] == "").sum()),
                     "by_split": {str(k): int(v) for k, v in table["split"].value_counts().sort_index().items()}},
         "pairs": {kind: int((pairs["kind"] == kind).sum()) for kind in KINDS},
-        "leaks": {"pairs": len(leaks), "samples_to_drop": int(leak_free["drop"].sum()), "by_split_pair": by_split_pair},
+        "leaks": {"pairs": len(leaks), "samples_to_drop": int(leak_free["drop"].sum()), "by_split_pair": by_split_pair,
+                  "same_scene_pairs": int(((pairs["kind"] == "same_scene") & pairs["cross_split"]).sum())},
         "within_split_copies": {str(k): int(v) for k, v in copies[~copies["cross_split"]].groupby("split_a").size().items()},
         "groups": {"count": len(group_sizes), "largest": max(group_sizes.values(), default=0),
                    "samples": int(sum(group_sizes.values()))},
@@ -109,6 +110,7 @@ def summary_markdown(summary: dict) -> str:
     lines = [f"# Leakage audit of {summary['dataset']}", "",
              f"{summary['samples']['total']} images ({summary['samples']['readable']} readable). "
              f"Pairs: {summary['pairs']['exact']} exact, {summary['pairs']['near_duplicate']} near-duplicate, "
+             f"{summary['pairs']['same_scene']} same-scene ({summary['leaks']['same_scene_pairs']} across splits), "
              f"{summary['pairs']['similar']} similar (context, not leaks).", "",
              f"**Leaks (copies across splits): {summary['leaks']['pairs']} pairs; "
              f"{summary['leaks']['samples_to_drop']} evaluation samples to drop for a leak-free split.**",
@@ -120,7 +122,9 @@ def summary_markdown(summary: dict) -> str:
         lines.append("")
     lines += ["| split | evaluation samples | drop | keep |", "|---|---|---|---|"]
     lines += [f"| {s} | {c['total']} | {c['drop']} | {c['keep']} |" for s, c in summary["leak_free"].items()]
-    lines += ["", f"Thresholds: near-duplicate at >= {p['inliers_near']} keypoint inliers, or cosine >= {p['cosine_near']}, "
+    lines += ["", f"Thresholds: near-duplicate when aligned (blocks >= {p['aligned_structure']}, tone >= {p['aligned_tone']}), "
+              f"never when the alignment contradicts (below {p['contradict_structure']} / {p['contradict_tone']}); "
+              f"else at >= {p['inliers_near']} keypoint inliers, or cosine >= {p['cosine_near']}, "
               f"or hash <= {p['hash_strict']} / >= {p['inliers_support']} inliers with cosine >= {p['cosine_support']}; "
               f"a washed-out image (>= {p['faded_fraction']:.0%} saturated) at fade score >= {p['faded_near']}; "
               f"similar at cosine >= {p['cosine_similar']}; hashes {', '.join(p['hash_methods'])} (mirror included); "
@@ -161,6 +165,10 @@ def draw_histogram(result: LeakageResult, path: Path) -> bytes:
     return buffer.getvalue()
 
 
+def _figure(value) -> str:
+    return "-" if pd.isna(value) else f"{value:.3f}"
+
+
 def _card(row, root: Path, side: str) -> str:
     path = getattr(row, f"path_{side}")
     return (f"<div class=card><img src='{thumbnail_data_uri(root / path)}' alt=''>"
@@ -176,12 +184,13 @@ def _pair_row(row) -> str:
             f"<td>{escape(row.kind)}</td><td>{escape(row.signal)}</td><td>{cosine}</td><td>{int(row.hash_distance)}</td>"
             f"<td>{'' if row.inliers < 0 else int(row.inliers)}</td>"
             f"<td>{'' if pd.isna(row.fade_score) else f'{row.fade_score:.3f}'}</td>"
+            f"<td>{_figure(row.structure)} / {_figure(row.tone)}</td>"
             f"<td>{escape(row.split_a)} · {escape(row.label_a)}<br>{escape(row.path_a)}</td>"
             f"<td>{escape(row.split_b)} · {escape(row.label_b)}<br>{escape(row.path_b)}</td><td>{flags}</td></tr>")
 
 
 PAIR_HEAD = ("<table><thead><tr><th>kind</th><th>signal</th><th>cosine</th><th>hash distance</th><th>keypoint inliers</th>"
-             "<th>fade score</th><th>a</th><th>b</th>"
+             "<th>fade score</th><th>aligned / tone</th><th>a</th><th>b</th>"
              "<th></th></tr></thead><tbody>")
 
 
@@ -205,13 +214,18 @@ def _groups_html(pairs: pd.DataFrame, root: Path) -> str:
 
 
 def _similar_html(pairs: pd.DataFrame, root: Path, limit: int) -> str:
-    similar = pairs[pairs["kind"] == "similar"]
+    return _kind_html(pairs, root, "similar", limit)
+
+
+def _kind_html(pairs: pd.DataFrame, root: Path, kind: str, limit: int) -> str:
+    similar = pairs[pairs["kind"] == kind]
     if similar.empty:
         return "<p>None.</p>"
     shown = similar.head(limit)
     note = (f"<p>Showing the {len(shown)} most similar of {len(similar)}; all are in pairs.csv.</p>"
             if len(similar) > len(shown) else "")
-    rows = "".join(f"<div class=pairbox>{_card(r, root, 'a')}{_card(r, root, 'b')}<div>cosine {r.cosine:.3f}</div></div>"
+    rows = "".join(f"<div class=pairbox data-kind='{kind}'>{_card(r, root, 'a')}{_card(r, root, 'b')}"
+                   f"<div>{escape(r.signal)}; cosine {r.cosine:.3f}; aligned {_figure(r.structure)}, tone {_figure(r.tone)}</div></div>"
                    for r in shown.itertuples())
     return note + rows + PAIR_HEAD + "".join(_pair_row(r) for r in shown.itertuples()) + "</tbody></table>"
 
@@ -223,14 +237,16 @@ EXTRA_STYLE = ("<style>.group{border-top:2px solid #ccc;margin-top:1rem}.path{fo
 def report_html(result: LeakageResult, table: pd.DataFrame, summary: dict, *, root: Path, histogram_png: bytes) -> str:
     p = summary["params"]
     thresholds = [{"setting": k, "value": p[k]} for k in
-                  ("cosine_near", "cosine_support", "cosine_similar", "inliers_near", "inliers_support", "keypoint_features",
+                  ("align_min_inliers", "aligned_structure", "aligned_tone", "contradict_structure", "contradict_tone",
+                   "scene_structure", "scene_tone", "scene_coverage", "cosine_near", "cosine_support", "cosine_similar", "inliers_near", "inliers_support", "keypoint_features",
                    "faded_fraction", "faded_near", "hash_methods", "hash_strict", "hash_max_distance", "neighbours", "model")]
     leak_free_rows = [{"split": s, **c} for s, c in summary["leak_free"].items()]
     histogram = "data:image/png;base64," + base64.b64encode(histogram_png).decode()
     body = (EXTRA_STYLE
             + f"<p>{summary['samples']['total']} images under <code>{escape(root)}</code>. "
             f"<b id=leak-count>{summary['leaks']['pairs']}</b> leak pairs (copies across splits); "
-            f"{summary['pairs']['exact']} exact, {summary['pairs']['near_duplicate']} near-duplicate and "
+            f"{summary['pairs']['exact']} exact, {summary['pairs']['near_duplicate']} near-duplicate, "
+            f"{summary['pairs']['same_scene']} same-scene ({summary['leaks']['same_scene_pairs']} across splits) and "
             f"{summary['pairs']['similar']} similar pairs in all; {summary['groups']['count']} copy groups; "
             f"{summary['label_conflicts']} label conflicts.</p>"
             + "<h2>Leaks per split pair</h2>"
@@ -240,6 +256,8 @@ def report_html(result: LeakageResult, table: pd.DataFrame, summary: dict, *, ro
             + "<h2>Nearest-neighbour similarities</h2>"
             + f"<img src='{histogram}' alt='histogram of nearest-neighbour cosine similarities'>"
             + "<h2>Copies (exact and near-duplicate), most certain first</h2>" + _groups_html(result.pairs, root)
+            + "<h2 id=same-scene>Same scene: another frame of the same shoot (a leak for evaluation, counted apart)</h2>"
+            + _kind_html(result.pairs, root, "same_scene", result.params.similar_shown)
             + "<h2>Similar but different (context, not leaks)</h2>" + _similar_html(result.pairs, root, result.params.similar_shown)
             + "<h2>Settings</h2>" + table_html(thresholds, ["setting", "value"])
             + f"<p>Embeddings: {escape(summary['embedding']['model'] or 'off')} "

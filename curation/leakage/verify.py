@@ -68,14 +68,25 @@ def _sift_features(gray: np.ndarray, n_features: int) -> np.ndarray:
 
 
 def _extract(path: Path, n_features: int) -> np.ndarray | None:
-    import cv2
-
     try:
-        gray = np.asarray(trim_borders(load_rgb(path)).convert("L"))
+        image = load_rgb(path)
     except Exception:  # decoded once by the probe; a file changed since is left unverified
         return None
+    return keypoint_array(image, n_features)
+
+
+def keypoint_array(image, n_features: int) -> np.ndarray:
+    """SIFT keypoints of the canonical view of a PIL image: rows of x, y and 128 descriptor bins."""
+    import cv2
+
+    gray = np.asarray(trim_borders(image).convert("L"))
     gray = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(4, 4)).apply(_resize_long_side(gray, CANONICAL_SIDE))
     return _sift_features(gray, n_features)
+
+
+def image_keypoints(image, n_features: int):
+    """(direct, mirror) keypoints of a PIL image, as match_pair takes them."""
+    return _split(keypoint_array(image, n_features))
 
 
 def _resize_long_side(gray: np.ndarray, side: int) -> np.ndarray:

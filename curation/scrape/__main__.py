@@ -83,14 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--jpeg-quality", type=int, default=image.jpeg_quality)
     dup = parser.add_argument_group("de-duplication")
     dup.add_argument("--near-threshold", type=int, default=dedup.near_threshold,
-                     help="pHash Hamming distance counted as the same picture (default %(default)s of 64)")
+                     help="pHash Hamming distance within which an existing image is compared pixel by pixel "
+                          "by the duplicate engine (default %(default)s of 64); only copies are rejected")
     dup.add_argument("--no-mirror", action="store_true", help="do not compare mirror images")
     dup.add_argument("--embedding-dedup", action="store_true",
                      help="also compare CNN embeddings (lite0): catches crops and colour-shifted copies pHash "
                           "misses; embeds every image once (cached), about 20 images/s on 2 cores")
     dup.add_argument("--embedding-threshold", type=float, default=dedup.embedding_threshold,
-                     help="cosine similarity counted as the same picture (default %(default)s, calibrated "
-                          "on the shoes set)")
+                     help="cosine similarity at or above which an existing image is compared too "
+                          "(default %(default)s)")
     net = parser.add_argument_group("network")
     net.add_argument("--threads", type=int, default=4, help="download threads (default 4)")
     net.add_argument("--delay", type=float, default=0.0, help="seconds each thread waits between downloads")

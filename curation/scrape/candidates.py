@@ -13,10 +13,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from curation.cache import ContentCache
 from curation.scrape.config import ImageRules
-from curation.scrape.dedup import DedupIndex
-from curation.scrape.embedding_dedup import EmbeddingIndex
+from curation.leakage.engine import Neighbour, PictureJudge
+from curation.scrape.dedup import DedupIndex, Duplicate
+from curation.scrape.embedding_dedup import EMBEDDING_REASON, EmbeddingIndex
 from curation.scrape.evidence import store_thumbnail
 from curation.scrape.fetch import FetchError, SafeSession, check_scheme
 from curation.scrape.manifest import KEPT, REJECTED, Manifest
@@ -39,6 +42,7 @@ class ScrapeState:
     output_ref_prefix: str = ""  # how duplicate_of names our files: "<split>/" inside the dataset
     embeddings: EmbeddingIndex | None = None  # the optional embedding check (--embedding-dedup)
     evidence: ContentCache | None = None  # where rejected duplicates' thumbnails go, for the report
+    judge: PictureJudge = field(default_factory=PictureJudge)  # the duplicate engine: copy or not
     lock: threading.Lock = field(default_factory=threading.Lock)
     kept: dict[str, int] = field(default_factory=dict)
     done: dict[str, set[str]] = field(default_factory=dict)
@@ -108,25 +112,24 @@ class CandidateJob:
                    source_width=processed.source_size[0], source_height=processed.source_size[1],
                    phash=hashes["resized image"], phash_source=hashes["image"], file_sha256=file_sha)
         vector = None
-        if self.state.embeddings is not None and self.state.index.find(exact, hashes) is None:
+        if self.state.embeddings is not None and self.state.index.find_exact(exact) is None:
             # Embedded outside the run's lock (the slow part); the decision below looks again.
             vector = self.state.embeddings.embed_jpeg(processed.jpeg, file_sha)
-        self._decide(row, processed, exact, hashes, vector)
+        features = self.state.judge.features(processed.image)  # keypoints and view, outside the lock too
+        self._decide(row, processed, exact, hashes, vector, features)
 
-    def _decide(self, row: dict, processed, exact: list[str], hashes: dict[str, str], vector) -> None:
+    def _decide(self, row: dict, processed, exact: list[str], hashes: dict[str, str], vector, features) -> None:
         state = self.state
         with state.lock:
             if self.quota_reached():  # another thread filled the class meanwhile: not decided, not done
                 state.done[self.label].discard(row["url"])
                 return
-            duplicate = state.index.find(exact, hashes)
-            if duplicate is None and vector is not None:
-                duplicate = state.embeddings.find(vector)
+            duplicate = state.index.find_exact(exact) or self._copy_of(row, hashes, vector, features)
             if duplicate:
                 row.update(duplicate_of=duplicate.of)
                 if duplicate.similarity is not None:
                     row["similarity"] = duplicate.similarity
-                else:
+                if duplicate.reason != EMBEDDING_REASON:  # a hash neighbour: its distance means something
                     row["distance"] = duplicate.distance
                 if state.evidence is not None:
                     store_thumbnail(state.evidence, row["sha256"], processed.image)
@@ -136,10 +139,32 @@ class CandidateJob:
             row["file"] = relative
             self._record(row, KEPT, "", "")
             ref = state.output_ref_prefix + relative
-            state.index.add(ref, exact, [hashes["image"], hashes["resized image"]])
+            state.index.add(ref, exact, [hashes["image"], hashes["resized image"]], state.output.path / relative)
             if vector is not None:
                 state.embeddings.add(ref, vector)
             state.kept[self.label] += 1
+
+    def _copy_of(self, row: dict, hashes: dict[str, str], vector, features) -> Duplicate | None:
+        """The duplicate engine's verdict on the candidate's neighbours: a Duplicate for a copy; for
+        anything else the closest image and its kind go into the row, and the candidate is kept."""
+        state = self.state
+        neighbours = state.index.neighbours(hashes)
+        by_hash = {n.ref for n in neighbours}
+        if vector is not None:
+            cosines = dict(state.embeddings.nearest(vector))
+            neighbours = [Neighbour(n.ref, n.path, n.hash_distance, n.hash_mirrored, cosines.get(n.ref, float("nan")))
+                          for n in neighbours]
+            neighbours += [Neighbour(ref, state.index.path_of(ref), cosine=cosine)
+                           for ref, cosine in cosines.items() if ref not in by_hash]
+        verdict = state.judge.judge(features, neighbours)
+        if verdict.kind:
+            row.update(closest=verdict.of, closest_kind=verdict.kind, closest_signal=verdict.signal)
+        if not verdict.is_copy:
+            return None
+        similarity = verdict.evidence["cosine"]
+        return Duplicate("duplicate_near" if verdict.of in by_hash else EMBEDDING_REASON, verdict.of,
+                         verdict.evidence["hash_distance"], verdict.describe(),
+                         None if np.isnan(similarity) else round(similarity, 4))
 
     def _record(self, row: dict, decision: str, reason: str, detail: str) -> None:
         row.update(decision=decision, reason=reason, detail=detail)

@@ -24,7 +24,7 @@ LICENCE_CHOICES = {
     "flickr": None,  # any comma-separated list of licence ids
 }
 RESIZE_MODES = ("pad", "crop", "stretch")
-EMBEDDING_THRESHOLD = 0.90
+EMBEDDING_THRESHOLD = 0.80
 SAFE_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.+-]{0,99}")
 
 
@@ -61,11 +61,12 @@ class ImageRules:
 
 @dataclass(frozen=True)
 class DedupRules:
-    near_threshold: int = 6  # pHash Hamming distance (of 64 bits) at or below which two images are one
+    # pHash Hamming distance (of 64 bits) within which an indexed image is compared with a candidate
+    # by the duplicate engine (the audit's hash_max_distance): a neighbour, not a verdict.
+    near_threshold: int = 10
     mirror: bool = True  # also compare the mirrored image (flipped web copies are common)
     embedding: bool = False  # also compare CNN embeddings (catches crops and colour shifts; slower)
-    # Cosine similarity at or above which two images are one; calibrated on the shoes set
-    # (bench/calibrate_embedding_dedup.py, figures in bench/RESULTS.md).
+    # Cosine similarity at or above which an indexed image is compared too (the audit's cosine_similar).
     embedding_threshold: float = EMBEDDING_THRESHOLD
     embedding_model: str = "tf_efficientnet_lite0"
 

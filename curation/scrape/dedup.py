@@ -1,9 +1,12 @@
-"""Is a candidate already in the dataset, or already scraped? Exact and perceptual.
+"""Is a candidate already in the dataset, or already scraped? The index that finds what to compare.
 
 Exact: the downloaded file's sha256, the sha256 of its decoded pixels (`pixel_hash`, the sample
-table's column) and the sha256 of the JPEG we would write. Perceptual: imagededup's PHash of the
-normalised image and of its mirror image, compared by Hamming distance with every indexed image.
-Existing samples' pHashes are cached in the ContentCache under PHASH_KIND, keyed by file sha256.
+table's column) and the sha256 of the JPEG we would write: a match is a copy, no pixels needed.
+Otherwise the indexed images within `near_threshold` pHash bits (imagededup's PHash of the
+normalised image and of its mirror image) are the candidate's neighbours, and the duplicate engine
+(curation.leakage.engine) decides on their pixels whether any is the same picture: a hash
+distance alone throws away new photos of look-alike products. Existing samples' pHashes are
+cached in the ContentCache under PHASH_KIND, keyed by file sha256.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from curation.cache import ContentCache
+from curation.leakage.engine import Neighbour
 from curation.progress import progress
 
 PHASH_KIND = "phash"
@@ -45,6 +49,9 @@ def phash(image: Image.Image) -> str:
     return "".join("%0.2x" % byte for byte in np.packbits(bits))
 
 
+NEIGHBOURS = 5  # indexed images within the radius handed to the engine, nearest first
+
+
 class DedupIndex:
     """Every image a candidate must differ from; safe to query and grow from several threads."""
 
@@ -54,13 +61,17 @@ class DedupIndex:
         self._exact: dict[str, str] = {}
         self._hashes = np.zeros(0, dtype=np.uint64)
         self._refs: list[str] = []
+        self._paths: dict[str, Path] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._refs)
 
-    def add(self, ref: str, exact_keys: list[str], phashes: list[str | None]) -> None:
+    def add(self, ref: str, exact_keys: list[str], phashes: list[str | None], path: Path | None = None) -> None:
+        """Index an image by its exact keys and pHashes; `path` is where the engine reads its pixels."""
         with self._lock:
+            if path is not None:
+                self._paths[ref] = path
             for key in exact_keys:
                 if key:
                     self._exact.setdefault(key, ref)
@@ -69,26 +80,34 @@ class DedupIndex:
                 self._hashes = np.append(self._hashes, np.array(new, dtype=np.uint64))
                 self._refs.extend([ref] * len(new))
 
-    def find(self, exact_keys: list[str], phashes: dict[str, str]) -> Duplicate | None:
-        """The first indexed image this candidate duplicates, exact matches first; None if it is new.
-        `phashes` maps a description ("image", "mirror image", ...) to a candidate's pHash."""
+    def find_exact(self, exact_keys: list[str]) -> Duplicate | None:
+        """The indexed image with one of these file or pixel hashes; None if there is none."""
         with self._lock:
             for key in exact_keys:
                 if key and key in self._exact:
                     return Duplicate("duplicate_exact", self._exact[key], 0, "identical file or pixels")
+        return None
+
+    def neighbours(self, phashes: dict[str, str], limit: int = NEIGHBOURS) -> list[Neighbour]:
+        """Indexed images within near_threshold bits of any of the candidate's pHashes, nearest first.
+        `phashes` maps a description ("image", "mirror image", ...) to a candidate's pHash."""
+        with self._lock:
             if not len(self._hashes):
-                return None
-            best: tuple[int, int, str] | None = None
+                return []
+            best: dict[str, tuple[int, bool]] = {}
             for which, hex_hash in phashes.items():
                 distances = np.bitwise_count(self._hashes ^ np.uint64(int(hex_hash, 16)))
-                index = int(np.argmin(distances))
-                if best is None or distances[index] < best[0]:
-                    best = (int(distances[index]), index, which)
-            if best[0] <= self.near_threshold:
-                distance, index, which = best
-                return Duplicate("duplicate_near", self._refs[index], distance,
-                                 f"pHash of the {which} within {distance} bits (threshold {self.near_threshold})")
-        return None
+                for index in np.flatnonzero(distances <= self.near_threshold):
+                    ref, distance = self._refs[index], int(distances[index])
+                    if ref not in best or distance < best[ref][0]:
+                        best[ref] = (distance, "mirror" in which)
+            nearest = sorted(best.items(), key=lambda item: (item[1][0], item[0]))[:limit]
+            return [Neighbour(ref, self._paths.get(ref, Path(ref)), distance, mirrored)
+                    for ref, (distance, mirrored) in nearest]
+
+    def path_of(self, ref: str) -> Path:
+        with self._lock:
+            return self._paths.get(ref, Path(ref))
 
     def candidate_phashes(self, source: Image.Image, fitted: Image.Image) -> dict[str, str]:
         """pHashes of the source picture and of the normalised one (a dataset may have padded, cropped or
@@ -118,5 +137,5 @@ def index_samples(index: DedupIndex, table: pd.DataFrame, root: Path, cache: Con
         cache.put_many(PHASH_KIND, PHASH_PARAMS, computed)
     hashes = {**cached, **computed}
     for row in usable.itertuples():
-        index.add(row.path, [row.sha256, row.pixel_hash], [hashes.get(row.sha256)])
+        index.add(row.path, [row.sha256, row.pixel_hash], [hashes.get(row.sha256)], root / row.path)
     return len(usable)

@@ -1,9 +1,9 @@
-"""Optional third de-duplication step: the same picture, cropped, re-coloured or re-lit.
+"""Optional neighbours by embedding: the same picture, cropped, re-coloured or re-lit.
 
 pHash misses a copy cropped by 15 % or shifted in colour; a CNN's embedding does not. Each
-candidate that passed the exact and perceptual checks is embedded with `curation.embeddings`'
-model (the packaged ImageNet lite0 by default) and compared by cosine similarity with every existing
-sample and every image already kept. Vectors are cached by content (`ContentCache`, the same kind
+candidate that is not an exact copy is embedded with `curation.embeddings`' model (the packaged
+ImageNet lite0 by default) and its most similar existing samples and kept images (cosine at or above
+the threshold) go to the duplicate engine with the pHash neighbours, which decides on their pixels. Vectors are cached by content (`ContentCache`, the same kind
 and parameters as `compute_embeddings`, keyed by the sha256 of the JPEG we write), so a kept image is
 never embedded twice and the dataset's own vectors are shared with the leakage audit.
 """
@@ -20,9 +20,7 @@ from PIL import Image
 
 from curation.cache import ContentCache
 from curation.embeddings import DEFAULT_EMBEDDING_MODEL, EMBEDDING_KIND, EMBEDDING_VERSION, compute_embeddings
-from curation.scrape.dedup import Duplicate
-
-EMBEDDING_REASON = "duplicate_embedding"
+EMBEDDING_REASON = "duplicate_embedding"  # a copy whose only neighbour came from the embeddings
 
 
 def embedding_params(model_name: str = DEFAULT_EMBEDDING_MODEL) -> dict:
@@ -57,19 +55,15 @@ class EmbeddingIndex:
             self._vectors = units if not self._refs else np.vstack([self._vectors, units])
             self._refs.extend(refs)
 
-    def find(self, vector: np.ndarray) -> Duplicate | None:
-        """The most similar indexed image when its cosine similarity reaches the threshold."""
+    def nearest(self, vector: np.ndarray, limit: int = 5) -> list[tuple[str, float]]:
+        """The indexed images at or above the threshold's cosine similarity, most similar first: the
+        duplicate engine's neighbours to judge, not a verdict."""
         with self._lock:
             if not self._refs:
-                return None
+                return []
             similarities = self._vectors @ _unit(vector)
-            best = int(np.argmax(similarities))
-            similarity = round(float(similarities[best]), 4)
-            if similarity < self.threshold:
-                return None
-            return Duplicate(EMBEDDING_REASON, self._refs[best], 0,
-                             f"{self.model_name} embedding cosine similarity {similarity:.4f} "
-                             f"(threshold {self.threshold:g})", similarity=similarity)
+            order = np.argsort(-similarities)[:limit]
+            return [(self._refs[i], round(float(similarities[i]), 4)) for i in order if similarities[i] >= self.threshold]
 
     def embed_jpeg(self, jpeg: bytes, sha256: str) -> np.ndarray:
         """The vector of an image we would write, from the cache or the model (then cached)."""

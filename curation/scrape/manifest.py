@@ -20,7 +20,7 @@ MANIFEST_NAME = "manifest.jsonl"
 COLUMNS = ("time", "run_id", "label", "engine", "query", "licence", "url", "final_url", "http_status",
            "content_type", "bytes", "sha256", "pixel_hash", "source_format", "source_width", "source_height",
            "file", "file_sha256", "phash", "phash_source", "decision", "reason", "detail", "duplicate_of", "distance",
-           "similarity")
+           "similarity", "closest", "closest_kind", "closest_signal")
 KEPT, REJECTED = "kept", "rejected"
 # Reasons a later run may try again with --retry-failed (the server, not the image, was at fault).
 TRANSIENT_REASONS = {"timeout", "connection_error", "http_error"}

@@ -117,9 +117,9 @@ def _duplicates(rows: list[dict], summary, evidence: dict[str, str]) -> str:
 def _measure(row: dict) -> str:
     if row["reason"] == "duplicate_exact":
         return "identical file or pixels"
-    if row.get("similarity") not in (None, ""):
-        return f"embedding similarity {row['similarity']}"
-    return f"pHash distance {row['distance']} bits"
+    measure = (f"embedding similarity {row['similarity']}" if row.get("similarity") not in (None, "")
+               else f"pHash distance {row['distance']} bits")
+    return f"{measure}; {row['detail']}" if row.get("detail") else measure
 
 
 def _pair(row: dict, ref: str, candidate_uri: str, original_uri: str) -> str:

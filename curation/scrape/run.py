@@ -142,7 +142,7 @@ def scrape(config: ScrapeConfig, *, on_class_done=None) -> ScrapeSummary:
             kept_rows = manifest.kept_rows()
             for row in kept_rows:
                 index.add(prefix + row["file"], [row["sha256"], row["pixel_hash"], row["file_sha256"]],
-                          [row.get("phash_source"), row["phash"]])
+                          [row.get("phash_source"), row["phash"]], output.path / row["file"])
             embeddings, embedded = None, None
             if config.dedup.embedding:
                 embeddings = EmbeddingIndex(config.dedup.embedding_threshold, cache, config.dedup.embedding_model)
