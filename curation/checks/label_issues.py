@@ -1,8 +1,10 @@
-"""The label-issue check: samples whose label an out-of-sample model confidently disputes, plus
-Datalab's outliers and near duplicates, as findings of the common shape.
+"""The label-issue check: the audit's findings in the common shape, one code per kind.
 
-The heavy lifting is curation.label_issues.audit; this module turns its result into findings so
-that the label-issue audit runs like every other check from the registry.
+- `not_in_any_class`: an image far from every class (no label fits; none is suggested);
+- `conflicting_copies`: the side of a picture filed under two labels that the evidence does not support;
+- `label_issue`: a label whose estimated probability of being wrong is at least the threshold;
+- `outlier` (info): Datalab's outliers, for context.
+The heavy lifting is curation.label_issues.audit; copies come from the duplicate engine, never Datalab.
 """
 
 from __future__ import annotations
@@ -15,10 +17,7 @@ from curation.checks.base import CheckContext, CheckResult, finding, make_findin
 from curation.label_issues.audit import LabelAudit, LabelIssueParams, audit_label_issues
 
 NAME = "label_issues"
-DATALAB_FINDINGS = {  # Datalab issue type -> (finding code, message)
-    "outlier": ("outlier", "unlike the other images of its split (Datalab outlier score {score:.2f})"),
-    "near_duplicate": ("near_duplicate", "nearly identical to another image of its split (Datalab score {score:.2f})"),
-}
+CODES = {"not_in_any_class": "not_in_any_class", "conflicting_copies": "conflicting_copies", "label_error": "label_issue"}
 
 
 def run(table: pd.DataFrame, params: LabelIssueParams, context: CheckContext | None = None) -> CheckResult:
@@ -29,21 +28,29 @@ def run(table: pd.DataFrame, params: LabelIssueParams, context: CheckContext | N
     return check_result(table, audit)
 
 
+def describe(issue) -> str:
+    """One line a person reads: what is wrong, how sure, and the evidence that decided it."""
+    if issue.kind == "not_in_any_class":
+        return (f"filed as {issue.given_label!r} but far from every class ({issue.affinity_deviations:.1f} deviations "
+                f"below the dataset's typical class affinity): likely no class fits")
+    if issue.kind == "conflicting_copies":
+        return f"labelled {issue.given_label!r}: {issue.note} (copies: {issue.copies})"
+    return (f"labelled {issue.given_label!r}, looks like {issue.suggested_label!r}: P(label wrong) "
+            f"{issue.wrong_probability:.2f}" + (f" (copies: {issue.copies})" if issue.copies else ""))
+
+
 def check_result(table: pd.DataFrame, audit: LabelAudit) -> CheckResult:
-    """The audit as findings: label_issue warnings, Datalab outlier/near_duplicate infos, skipped splits."""
     samples = table.set_index("sample_id", drop=False)
     rows = []
     for issue in audit.flagged.itertuples():
-        rows.append(finding(samples.loc[issue.sample_id], "label_issue", "warning",
-                            f"labelled {issue.given_label!r}, looks like {issue.suggested_label!r} "
-                            f"(issue score {issue.score:.2f})", score=issue.score, related_sample_id=""))
-    if not audit.datalab.empty:
-        for issue_type, (code, message) in DATALAB_FINDINGS.items():
-            flagged = audit.datalab[audit.datalab.get(f"is_{issue_type}_issue", False) == True]  # noqa: E712
-            for row in flagged.itertuples():
-                score = float(getattr(row, f"{issue_type}_score"))
-                rows.append(finding(samples.loc[row.sample_id], code, "info", message.format(score=score),
-                                    score=1.0 - score, related_sample_id=""))
+        score = issue.wrong_probability if issue.kind != "not_in_any_class" else min(1.0, issue.affinity_deviations / 10)
+        rows.append(finding(samples.loc[issue.sample_id], CODES[issue.kind], "warning", describe(issue),
+                            score=float(score), related_sample_id=""))
+    if not audit.datalab.empty and "is_outlier_issue" in audit.datalab:
+        for row in audit.datalab[audit.datalab["is_outlier_issue"].astype(bool)].itertuples():
+            rows.append(finding(samples.loc[row.sample_id], "outlier", "info",
+                                f"unlike the other images of its split (Datalab outlier score {row.outlier_score:.2f})",
+                                score=1.0 - float(row.outlier_score), related_sample_id=""))
     for split, info in audit.summary["splits"].items():
         if "skipped" in info:
             rows.append(finding(None, "split_not_checked", "info", f"split {split!r} not checked: {info['skipped']}",

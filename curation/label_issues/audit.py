@@ -1,9 +1,19 @@
-"""The label-issue audit of a sample table: probabilities, cleanlab flags and Datalab, per split.
+"""The label-issue audit of a sample table: copies, probabilities, the estimate, images of no class.
 
 Every labelled split is checked on its own (train, test, an extended test_extra scraped from a
-search engine, ...), because a split's labels may come from a different, noisier process. The
-result has one row per sample of the table, checked or not (an unreadable image is a row saying
-so, never a silently dropped sample).
+search engine, ...), because a split's labels may come from a different, noisier process. In order:
+1. copy groups from the duplicate engine (copies.py), kept whole in one fold;
+2. out-of-sample probabilities (probabilities.py);
+3. per split, the noise channel (estimate.py): P(label wrong) for every sample;
+4. images of no class from their distance to every class (foreign.py);
+5. the findings, one kind each, in this order of precedence:
+   - `not_in_any_class`: far from every class; never given a suggested class;
+   - `conflicting_copies`: one picture filed under two labels (the side the evidence does not support);
+   - `label_error`: P(label wrong) >= `threshold`, the default list; copies with one label count once;
+   - `review`: below the threshold but >= `review_floor`, a ranked queue for whoever has time.
+The result has one row per sample of the table, checked or not (an unreadable image is a row
+saying so, never a silently dropped sample). cleanlab's find_label_issues and Datalab still run
+on the same probabilities, as columns to compare with.
 """
 
 from __future__ import annotations
@@ -15,29 +25,44 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from curation.label_issues.copies import conflicting_copies, copy_group_ids, find_copy_pairs
 from curation.label_issues.detect import datalab_issues, find_label_issues_ranked, validate_options
+from curation.label_issues.estimate import NoiseChannel, fit_noise_channel
+from curation.label_issues.evidence import nearest_references
+from curation.label_issues.foreign import MAX_DEVIATIONS, class_affinity
+from curation.label_issues.injection import injection_check
 from curation.label_issues.probabilities import (
-    DEFAULT_C, OutOfSample, cross_validated_probabilities, fold_probabilities,
+    DEFAULT_C, OutOfSample, cross_validated_probabilities, cv_probabilities, fold_probabilities, labelled_rows,
 )
 from curation.progress import progress
 
 ISSUE_COLUMNS = ["sample_id", "split", "path", "given_label", "suggested_label", "score", "is_issue", "method"]
+EVIDENCE_COLUMNS = ["kind", "wrong_probability", "copy_group", "copy_size", "copies", "class_affinity",
+                    "affinity_deviations", "nearest", "cleanlab_issue", "label_quality", "note"]
+KINDS = ("not_in_any_class", "conflicting_copies", "label_error", "review")
+FLAG_KINDS = KINDS[:3]
 SOURCES = ("cv_logreg", "folds")
 LABEL_EMBEDDING_MODELS = "tf_efficientnet_lite0,tf_efficientnet_lite1,tf_efficientnet_lite2"
+DATALAB_TYPES = ("label", "outlier", "class_imbalance", "non_iid")  # copies come from the duplicate engine
 
 
 @dataclass
 class LabelIssueParams:
     source: str = "cv_logreg"  # cv_logreg: the fast path on embeddings; folds: the training's fold models
-    filter_by: str = "prune_by_noise_rate"  # cleanlab.filter.find_label_issues(filter_by=...)
+    threshold: float = 0.5  # P(label wrong) at and above which a sample is in the default list
+    review_floor: float = 0.05  # P(label wrong) at and above which a sample is in the review queue
+    foreign_deviations: float = MAX_DEVIATIONS  # MADs below the median class affinity: not_in_any_class
+    filter_by: str = "prune_by_noise_rate"  # cleanlab.filter.find_label_issues(filter_by=...), for comparison
     rank_by: str = "self_confidence"  # cleanlab.rank label quality behind the score (score = 1 - quality)
     n_folds: int = 5
     c: float = DEFAULT_C
     seed: int = 0
     # A timm name, or several comma-separated whose features go side by side: the three packaged
-    # backbones together err less than any one (bench/RESULTS.md: AUROC 0.94-0.95 against 0.91).
+    # backbones together err less than any one (bench/RESULTS.md).
     embedding_model: str = LABEL_EMBEDDING_MODELS
-    datalab: bool = True  # also run Datalab (outliers, near duplicates, class imbalance, non-iid)
+    copies: bool = True  # ask the duplicate engine for copy groups
+    injection_rounds: int = 2  # noise-injection rounds of the check (0: none)
+    datalab: bool = True  # also run Datalab (label, outlier, class imbalance, non-iid)
     train_split: str = "train"
 
     def validate(self) -> None:
@@ -46,11 +71,13 @@ class LabelIssueParams:
         validate_options(self.filter_by, self.rank_by)
         if self.n_folds < 2:
             raise ValueError(f"n_folds must be at least 2, got {self.n_folds}")
+        if not 0 < self.review_floor <= self.threshold < 1:
+            raise ValueError(f"need 0 < review_floor <= threshold < 1, got {self.review_floor} and {self.threshold}")
 
 
 @dataclass
 class LabelAudit:
-    issues: pd.DataFrame  # one row per table row: ISSUE_COLUMNS + label_quality, note, p_<class>, datalab_*
+    issues: pd.DataFrame  # one row per table row: ISSUE_COLUMNS + EVIDENCE_COLUMNS + p_<class>, datalab_*
     datalab: pd.DataFrame  # per checked sample: sample_id, split, Datalab's is_<type>_issue / <type>_score
     datalab_summary: pd.DataFrame  # split, issue_type, score, num_issues
     classes: list[str]
@@ -61,43 +88,85 @@ class LabelAudit:
     def flagged(self) -> pd.DataFrame:
         return self.issues[self.issues["is_issue"]]
 
+    @property
+    def review_queue(self) -> pd.DataFrame:
+        return self.issues[self.issues["kind"] == "review"]
+
+
+@dataclass
+class _Checked:
+    """What the steps learn about the checked samples, by sample_id."""
+    oos: OutOfSample
+    channels: dict[str, NoiseChannel]
+    per_split: list[pd.DataFrame]
+    injection: dict[str, Any]
+    affinity: dict[str, float] = field(default_factory=dict)  # median and MAD of the class affinity
+
 
 def audit_label_issues(table: pd.DataFrame, root: Path, *, cache, params: LabelIssueParams | None = None,
                        report_dir: Path | None = None) -> LabelAudit:
     """Run the audit. `report_dir` (reports/<dataset>) is where --from-folds finds the training output."""
+    from curation.embeddings import combined_vectors
+
     params = params or LabelIssueParams()
     params.validate()
-    vectors = None
-    if params.source == "cv_logreg" or params.datalab:
-        from curation.embeddings import combined_vectors
-
-        vectors = combined_vectors(table, root, cache=cache, spec=params.embedding_model)
+    table = table.reset_index(drop=True)
+    vectors = combined_vectors(table, root, cache=cache, spec=params.embedding_model)
+    pairs = find_copy_pairs(table, root, cache=cache) if params.copies else pd.DataFrame()
+    groups = copy_group_ids(table, pairs)
     if params.source == "cv_logreg":
         oos = cross_validated_probabilities(table, vectors, n_folds=params.n_folds, c=params.c, seed=params.seed,
-                                            train_split=params.train_split)
+                                            train_split=params.train_split, groups=groups)
     else:
         oos = fold_probabilities(table, report_dir or Path("reports"), train_split=params.train_split)
-    per_split = [_detect_split(oos, split, params) for split in oos.splits]
+    checked = _estimate(oos, params)
+    checked.injection = _injection(table, vectors, groups, oos, checked, params)
     datalab, datalab_summary = _run_datalab(table, vectors, oos) if params.datalab else (pd.DataFrame(), pd.DataFrame())
-    issues = _issue_table(table, oos, per_split, datalab, vectors, params)
+    issues = _issue_table(table, vectors, groups, checked, datalab, params)
     audit = LabelAudit(issues, datalab, datalab_summary, oos.classes, params)
-    audit.summary = _summary(audit, oos)
+    audit.summary = _summary(audit, checked)
     return audit
 
 
 def _method(params: LabelIssueParams) -> str:
-    return f"{params.source}+find_label_issues({params.filter_by})"
+    return f"{params.source}+noise channel (P(label wrong) >= {params.threshold})"
 
 
-def _detect_split(oos: OutOfSample, split: str, params: LabelIssueParams) -> pd.DataFrame:
-    probs = oos.splits[split]
-    found = find_label_issues_ranked(probs.labels, probs.pred_probs, filter_by=params.filter_by, rank_by=params.rank_by)
-    found.insert(0, "sample_id", probs.sample_ids)
-    found["given"] = probs.labels
-    found["label_quality"] = 1.0 - found["score"]
-    for k, name in enumerate(oos.classes):
-        found[f"p_{name}"] = probs.pred_probs[:, k]
-    return found
+def _estimate(oos: OutOfSample, params: LabelIssueParams) -> _Checked:
+    channels, frames = {}, []
+    for split, probs in oos.splits.items():
+        channel = fit_noise_channel(probs.pred_probs, probs.labels)
+        found = find_label_issues_ranked(probs.labels, probs.pred_probs, filter_by=params.filter_by,
+                                         rank_by=params.rank_by)
+        found = found.rename(columns={"is_issue": "cleanlab_issue"})
+        found.insert(0, "sample_id", probs.sample_ids)
+        found["wrong_probability"] = channel.wrong_probability(probs.pred_probs, probs.labels)
+        found["label_quality"] = 1.0 - found["score"]
+        for k, name in enumerate(oos.classes):
+            found[f"p_{name}"] = probs.pred_probs[:, k]
+        channels[split] = channel
+        frames.append(found)
+    return _Checked(oos, channels, frames, {})
+
+
+def _injection(table, vectors, groups, oos: OutOfSample, checked: _Checked, params: LabelIssueParams) -> dict:
+    """The noise-injection check on the train split (the fast path can refit; fold models cannot)."""
+    train = oos.splits.get(params.train_split)
+    if params.source != "cv_logreg" or train is None or not params.injection_rounds:
+        return {"skipped": "fold-model probabilities cannot be refitted per injection round"
+                if params.source != "cv_logreg" else "no rounds asked for or no train split"}
+    position = {sid: i for i, sid in enumerate(table["sample_id"].astype(str))}
+    rows = np.array([position[sid] for sid in train.sample_ids])
+    features = vectors[rows].astype("float64")
+    features /= np.linalg.norm(features, axis=1, keepdims=True).clip(min=1e-12)
+    already = checked.per_split[list(oos.splits).index(params.train_split)]["wrong_probability"].to_numpy() >= params.threshold
+
+    def probabilities_for(labels: np.ndarray, seed: int) -> np.ndarray:
+        return cv_probabilities(features, labels, len(oos.classes), n_folds=params.n_folds, c=params.c,
+                                seed=params.seed, groups=groups[rows])
+
+    return injection_check(train.labels, len(oos.classes), probabilities_for, already, threshold=params.threshold,
+                           rounds=params.injection_rounds)
 
 
 def _run_datalab(table: pd.DataFrame, vectors: np.ndarray, oos: OutOfSample) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -107,7 +176,8 @@ def _run_datalab(table: pd.DataFrame, vectors: np.ndarray, oos: OutOfSample) -> 
     for split, probs in progress(list(oos.splits.items()), desc="Datalab"):
         rows = [position[sid] for sid in probs.sample_ids]
         features = vectors[rows] / np.linalg.norm(vectors[rows], axis=1, keepdims=True).clip(min=1e-12)
-        issues, summary = datalab_issues([oos.classes[k] for k in probs.labels], features, probs.pred_probs)
+        issues, summary = datalab_issues([oos.classes[k] for k in probs.labels], features, probs.pred_probs,
+                                         issue_types=DATALAB_TYPES)
         issues.insert(0, "split", split)
         issues.insert(0, "sample_id", probs.sample_ids)
         frames.append(issues)
@@ -127,59 +197,163 @@ def _note(row, checked_splits: set[str], skipped: dict[str, str]) -> str:
     return "not checked: no embedding"
 
 
-def _issue_table(table, oos, per_split, datalab, vectors, params) -> pd.DataFrame:
-    found = pd.concat(per_split, ignore_index=True) if per_split else pd.DataFrame(columns=["sample_id"])
+def _issue_table(table, vectors, groups, checked: _Checked, datalab, params) -> pd.DataFrame:
+    oos = checked.oos
+    found = pd.concat(checked.per_split, ignore_index=True) if checked.per_split else pd.DataFrame(columns=["sample_id"])
     base = table[["sample_id", "split", "path", "label", "load_error"]].copy()
     base["label"] = base["label"].fillna("").astype(str)
+    base["copy_group"] = groups
+    base["copy_size"] = base.groupby("copy_group")["sample_id"].transform("size")
     merged = base.merge(found, on="sample_id", how="left")
-    checked = merged["score"].notna()
+    is_checked = merged["score"].notna()
     merged["given_label"] = merged["label"]
-    merged["suggested_label"] = [oos.classes[int(k)] if ok else "" for k, ok in zip(merged["suggested"].fillna(0), checked)]
-    merged["is_issue"] = merged["is_issue"].fillna(False).astype(bool)
-    merged["method"] = np.where(checked, _method(params), "")
+    merged["suggested_label"] = [oos.classes[int(k)] if ok else "" for k, ok in zip(merged["suggested"].fillna(0), is_checked)]
+    merged["cleanlab_issue"] = merged["cleanlab_issue"].fillna(False).astype(bool)
+    merged["method"] = np.where(is_checked, _method(params), "")
     merged["note"] = [
-        "" if ok else _note(row, set(oos.splits), oos.skipped) for ok, row in zip(checked, merged.itertuples())]
+        "" if ok else _note(row, set(oos.splits), oos.skipped) for ok, row in zip(is_checked, merged.itertuples())]
+    merged["copies"] = _copies_column(merged)
+    checked.affinity = _add_affinity(merged, vectors, is_checked.to_numpy(), oos.classes, params)
+    _decide_kinds(merged, is_checked.to_numpy(), oos.classes, params)
+    merged["nearest"] = _nearest_column(merged, vectors, params)
     if not datalab.empty:
-        extra = datalab[["sample_id", "is_label_issue", "label_score"]].rename(
-            columns={"is_label_issue": "datalab_label_issue", "label_score": "datalab_label_quality"})
+        extra = datalab[["sample_id", "is_label_issue", "label_score", "outlier_score"]].rename(
+            columns={"is_label_issue": "datalab_label_issue", "label_score": "datalab_label_quality",
+                     "outlier_score": "datalab_outlier_score"})
         merged = merged.merge(extra, on="sample_id", how="left")
     probability_columns = [f"p_{name}" for name in oos.classes]
-    columns = ISSUE_COLUMNS + ["label_quality", "note"] + probability_columns + \
-        [c for c in ("datalab_label_issue", "datalab_label_quality") if c in merged.columns]
-    ranked = merged[columns].sort_values(["is_issue", "score"], ascending=[False, False], na_position="last")
-    return ranked.reset_index(drop=True)
+    columns = ISSUE_COLUMNS + EVIDENCE_COLUMNS + probability_columns + \
+        [c for c in ("datalab_label_issue", "datalab_label_quality", "datalab_outlier_score") if c in merged.columns]
+    merged["_rank"] = merged["kind"].map({k: i for i, k in enumerate(KINDS)}).fillna(len(KINDS))
+    ranked = merged.sort_values(["is_issue", "_rank", "wrong_probability", "score"], ascending=[False, True, False, False],
+                                na_position="last")
+    return ranked[columns].reset_index(drop=True)
 
 
-def _summary(audit: LabelAudit, oos: OutOfSample) -> dict[str, Any]:
+def _copies_column(frame: pd.DataFrame) -> list[str]:
+    """Per row, the other members of its copy group as 'label:path' joined by '; '."""
+    members = frame.groupby("copy_group")[["path", "given_label"]].apply(
+        lambda rows: list(zip(rows["path"], rows["given_label"])))
+    return ["; ".join(f"{label}:{path}" for path, label in members[group] if path != own) if size > 1 else ""
+            for own, group, size in zip(frame["path"], frame["copy_group"], frame["copy_size"])]
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    clean = np.nan_to_num(vectors.astype("float64"))
+    return clean / np.linalg.norm(clean, axis=1, keepdims=True).clip(min=1e-12)
+
+
+def _add_affinity(frame: pd.DataFrame, vectors, is_checked: np.ndarray, classes: list[str], params) -> dict:
+    """class_affinity and affinity_deviations (foreign.py) for every checked sample, against all checked ones.
+    Rows of `frame` line up with the table's, and so with `vectors`. Returns the median and MAD."""
+    frame["class_affinity"] = np.nan
+    frame["affinity_deviations"] = np.nan
+    position = frame.index.to_numpy()[is_checked]
+    if len(position) < 2 * len(classes):
+        return {}
+    labels = frame.loc[is_checked, "given_label"].map({c: k for k, c in enumerate(classes)}).to_numpy()
+    affinity = class_affinity(_unit(vectors)[position], labels, frame.loc[is_checked, "copy_group"].to_numpy(),
+                              len(classes))
+    frame.loc[is_checked, "class_affinity"] = affinity.best
+    frame.loc[is_checked, "affinity_deviations"] = affinity.deviations
+    return {"median": round(affinity.median, 4), "mad": round(affinity.mad, 4)}
+
+
+def _decide_kinds(frame: pd.DataFrame, is_checked: np.ndarray, classes: list[str], params) -> None:
+    """kind and is_issue per row (see the module doc); suggested_label cleared where no class fits."""
+    estimate = frame["wrong_probability"].to_numpy()
+    kind = np.full(len(frame), "", dtype=object)
+    kind[is_checked & (estimate >= params.review_floor)] = "review"
+    kind[is_checked & (estimate >= params.threshold)] = "label_error"
+    is_issue = np.asarray(kind == "label_error", dtype=bool)
+    conflicts = conflicting_copies(frame[is_checked | (frame["copy_size"] > 1)], classes)
+    index_of = {sid: i for i, sid in enumerate(frame["sample_id"])}
+    conflict_note = {}
+    for conflict in conflicts:
+        for sid, label in zip(conflict.sample_ids, conflict.labels):
+            i = index_of[sid]
+            kind[i] = "conflicting_copies"
+            is_issue[i] = sid in conflict.mislabelled
+            frame.loc[i, "suggested_label"] = conflict.supported
+            conflict_note[i] = (f"the same picture is filed as {', '.join(sorted(set(conflict.labels)))}; its "
+                                f"copies' out-of-sample probabilities support {conflict.supported} ({conflict.support:.2f})")
+    foreign = is_checked & (frame["affinity_deviations"].to_numpy() >= params.foreign_deviations)
+    kind[foreign] = "not_in_any_class"
+    is_issue[foreign] = True
+    frame.loc[foreign, "suggested_label"] = ""
+    frame["kind"] = kind
+    frame["is_issue"] = is_issue
+    _count_copies_once(frame)
+    for i, text in conflict_note.items():
+        frame.loc[i, "note"] = text
+
+
+def _count_copies_once(frame: pd.DataFrame) -> None:
+    """Copies flagged as label_error with one label are one finding: the most likely member carries it."""
+    flagged = frame[(frame["kind"] == "label_error") & (frame["copy_size"] > 1)]
+    for _, members in flagged.groupby("copy_group"):
+        keep = members["wrong_probability"].idxmax()
+        for i in members.index.drop(keep):
+            frame.loc[i, "is_issue"] = False
+            frame.loc[i, "note"] = f"copy of {frame.loc[keep, 'path']}, counted with it"
+
+
+def _nearest_column(frame: pd.DataFrame, vectors, params, k: int = 3) -> list[str]:
+    """For flags and the review queue: the nearest train images (never copies) as 'label:path:cosine'."""
+    wanted = np.flatnonzero(frame["kind"].isin(KINDS).to_numpy())
+    reference = np.flatnonzero(((frame["split"] == params.train_split) & frame["wrong_probability"].notna()).to_numpy())
+    found = nearest_references(_unit(vectors), wanted, reference, frame["copy_group"].to_numpy(), k=k)
+    column = [""] * len(frame)
+    for row, neighbours in zip(wanted, found):
+        column[row] = "; ".join(f"{frame.at[j, 'given_label']}:{frame.at[j, 'path']}:{cos:.3f}" for j, cos in neighbours)
+    return column
+
+
+def _summary(audit: LabelAudit, checked: _Checked) -> dict[str, Any]:
     issues = audit.issues
     splits = {}
-    for split, probs in oos.splits.items():
+    for split, probs in checked.oos.splits.items():
         here = issues[issues["split"] == split]
-        checked = here[here["method"] != ""]
+        done = here[here["method"] != ""]
+        channel = checked.channels[split]
         splits[split] = {
             "samples": int(len(here)),
-            "checked": int(len(checked)),
-            "flagged": int(checked["is_issue"].sum()),
-            "flagged_fraction": round(float(checked["is_issue"].mean()), 4) if len(checked) else 0.0,
-            "model_disagrees": int((checked["suggested_label"] != checked["given_label"]).sum()),
+            "checked": int(len(done)),
+            "flagged": int(done["is_issue"].sum()),
+            "flagged_fraction": round(float(done["is_issue"].mean()), 4) if len(done) else 0.0,
+            "review": int((done["kind"] == "review").sum()),
+            "model_disagrees": int((done["suggested_label"] != done["given_label"]).sum()),
+            "cleanlab_flags": int(done["cleanlab_issue"].sum()),
+            "estimated_noise_rate": round(channel.noise_rate, 4),
+            "temperature": round(channel.temperature, 3),
             "probabilities": probs.how,
         }
-    for split, why in oos.skipped.items():
+    for split, why in checked.oos.skipped.items():
         splits[split] = {"samples": int((issues["split"] == split).sum()), "checked": 0, "flagged": 0, "skipped": why}
     datalab_counts = {}
     if not audit.datalab_summary.empty:
         for row in audit.datalab_summary.itertuples():
             datalab_counts.setdefault(row.split, {})[row.issue_type] = {"num_issues": int(row.num_issues),
                                                                         "score": round(float(row.score), 4)}
+    flagged = issues[issues["is_issue"]]
+    conflict_groups = issues.loc[issues["kind"] == "conflicting_copies", "copy_group"].nunique()
     return {
-        "classes": oos.classes,
-        "source": oos.source,
+        "classes": checked.oos.classes,
+        "source": checked.oos.source,
         "method": _method(audit.params),
+        "estimate": "P(label wrong): a noise channel fitted per split to the out-of-sample probabilities "
+                    "(temperature and noise rate by maximum likelihood), then Bayes; see curation/label_issues/estimate.py",
         "score": f"1 - cleanlab label quality ({audit.params.rank_by}); higher = more likely mislabelled",
         "samples": int(len(issues)),
         "checked": int((issues["method"] != "").sum()),
-        "flagged": int(issues["is_issue"].sum()),
+        "flagged": int(len(flagged)),
+        "by_kind": {kind: int((flagged["kind"] == kind).sum()) for kind in FLAG_KINDS},
+        "conflicting_copy_groups": int(conflict_groups),
+        "review": int((issues["kind"] == "review").sum()),
+        "copy_groups": int((issues.groupby("copy_group").size() > 1).sum()),
         "not_checked": int((issues["method"] == "").sum()),
+        "class_affinity": checked.affinity,
+        "injection_check": checked.injection,
         "splits": splits,
         "datalab": datalab_counts,
         "params": asdict(audit.params),

@@ -10,6 +10,8 @@ it, so each sample's probabilities must come from a model not trained on that sa
   never saw it, S is judged by the same (larger) train set its own labels are compared with, and the
   other folds of S teach the model what S looks like when it differs from train (a scraped split).
   Train's probabilities never see another split, so a noisy extra split cannot blur them.
+  Copies (the duplicate engine's copy groups, across all splits) stay in one fold, and no fit
+  holds a copy of an image it predicts: a model that saw a picture's twin would only echo its label.
 - `fold_probabilities` (`--from-folds`): the training issue's fold models
   (reports/<dataset>/training/oof.parquet for train, predictions.parquet for the other splits).
 """
@@ -26,7 +28,7 @@ from curation.errors import CurationError
 from curation.progress import progress
 
 TRAIN_SPLIT = "train"
-DEFAULT_C = 0.001  # inverse L2 strength of the logistic regression (chosen on shoes, see bench/RESULTS.md)
+DEFAULT_C = 0.01  # inverse L2 strength: sharp enough for the noise estimate to tell noise from doubt (bench/RESULTS.md)
 
 
 @dataclass
@@ -78,22 +80,34 @@ def _full_probs(model, features: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
-                     c: float = DEFAULT_C, seed: int = 0, extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                     c: float = DEFAULT_C, seed: int = 0, groups: np.ndarray | None = None,
+                     extra: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None) -> np.ndarray:
     """Out-of-fold probabilities (n, n_classes) from stratified K-fold logistic regression.
 
-    `extra` = (features, labels) of samples added to every fold's training set (never predicted).
+    `groups` (n,): copy-group ids; every group of copies lies in one fold, so no sample is predicted
+    by a model that saw its copy. `extra` = (features, labels, groups or None) of samples added to
+    every fold's training set (never predicted), less those in a group of the fold being predicted.
     """
-    from sklearn.model_selection import StratifiedKFold
-
-    folds = StratifiedKFold(_n_folds(labels, n_folds), shuffle=True, random_state=seed)
     probs = np.zeros((len(labels), n_classes))
-    for fit_index, predict_index in folds.split(features, labels):
+    for fit_index, predict_index in _folds(labels, groups, n_folds, seed):
         fit_x, fit_y = features[fit_index], labels[fit_index]
         if extra is not None:
-            fit_x, fit_y = np.vstack([fit_x, extra[0]]), np.concatenate([fit_y, extra[1]])
+            extra_x, extra_y, extra_groups = extra
+            keep = np.ones(len(extra_y), bool) if extra_groups is None or groups is None else \
+                ~np.isin(extra_groups, groups[predict_index])
+            fit_x, fit_y = np.vstack([fit_x, extra_x[keep]]), np.concatenate([fit_y, extra_y[keep]])
         model = _classifier(c, seed).fit(fit_x, fit_y)
         probs[predict_index] = _full_probs(model, features[predict_index], n_classes)
     return probs
+
+
+def _folds(labels: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: int):
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    k = _n_folds(labels, n_folds)
+    if groups is None or len(np.unique(groups)) == len(groups):
+        return StratifiedKFold(k, shuffle=True, random_state=seed).split(labels, labels)
+    return StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(labels, labels, groups)
 
 
 def _encode(labels: pd.Series, classes: list[str]) -> np.ndarray:
@@ -102,9 +116,13 @@ def _encode(labels: pd.Series, classes: list[str]) -> np.ndarray:
 
 
 def cross_validated_probabilities(table: pd.DataFrame, vectors: np.ndarray, *, n_folds: int = 5, c: float = DEFAULT_C,
-                                  seed: int = 0, train_split: str = TRAIN_SPLIT) -> OutOfSample:
-    """The fast path: per labelled split, out-of-sample probabilities from embeddings (see module doc)."""
+                                  seed: int = 0, train_split: str = TRAIN_SPLIT,
+                                  groups: np.ndarray | None = None) -> OutOfSample:
+    """The fast path: per labelled split, out-of-sample probabilities from embeddings (see module doc).
+
+    `groups` (one id per table row): copy groups, kept whole in one fold and out of each other's fits."""
     usable = labelled_rows(table, vectors)
+    group_of = (np.arange(len(table)) if groups is None else np.asarray(groups))[usable]
     rows = table[usable]
     features = vectors[usable].astype("float64")
     features /= np.linalg.norm(features, axis=1, keepdims=True).clip(min=1e-12)
@@ -123,10 +141,12 @@ def cross_validated_probabilities(table: pd.DataFrame, vectors: np.ndarray, *, n
             if problem:
                 result.skipped[split] = problem
                 continue
-            probs = cv_probabilities(features[here], y, len(classes), n_folds=n_folds, c=c, seed=seed)
+            probs = cv_probabilities(features[here], y, len(classes), n_folds=n_folds, c=c, seed=seed,
+                                     groups=group_of[here])
             how = f"{_n_folds(y, n_folds)}-fold CV within {split}"
         else:
-            probs, how = _other_split_probs(features[here], y, (features[in_train], labels[in_train]),
+            probs, how = _other_split_probs(features[here], y, group_of[here],
+                                            (features[in_train], labels[in_train], group_of[in_train]),
                                             len(classes), n_folds=n_folds, c=c, seed=seed, split=split, train_name=train_split)
         ids = rows["sample_id"].astype(str).to_numpy()[here].tolist()
         result.splits[split] = SplitProbabilities(split, ids, y, probs, how)
@@ -143,12 +163,13 @@ def _cv_problem(labels: np.ndarray) -> str:
     return ""
 
 
-def _other_split_probs(x, y, train, n_classes, *, n_folds, c, seed, split, train_name):
-    if _cv_problem(y) or len(y) < 2 * n_folds:
-        model = _classifier(c, seed).fit(*train)
+def _other_split_probs(x, y, groups, train, n_classes, *, n_folds, c, seed, split, train_name):
+    if _cv_problem(y) or len(y) < 2 * n_folds:  # one model on train, less the copies of this split's images
+        keep = ~np.isin(train[2], groups)
+        model = _classifier(c, seed).fit(train[0][keep], train[1][keep])
         return _full_probs(model, x, n_classes), f"model fitted on {train_name}"
     folds = _n_folds(y, n_folds)
-    probs = cv_probabilities(x, y, n_classes, n_folds=folds, c=c, seed=seed, extra=train)
+    probs = cv_probabilities(x, y, n_classes, n_folds=folds, c=c, seed=seed, groups=groups, extra=train)
     return probs, f"{folds}-fold CV within {split}, each fold's model also fitted on all of {train_name}"
 
 

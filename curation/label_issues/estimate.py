@@ -1,0 +1,67 @@
+"""How likely a label is wrong: a noise channel fitted to the out-of-sample probabilities.
+
+The model behind the probabilities never saw the sample, so its belief about the sample's class
+does not depend on the label it was given. Model the given label as the true class, except that a
+fraction `noise_rate` of the labels were replaced by another class at random:
+
+    P(given = y | x) = q_y (1 - noise_rate) + (1 - q_y) noise_rate / (K - 1),
+
+with q = softmax(log p / temperature), the model's probabilities sharpened or softened to what the
+labels bear out. Both numbers are fitted by maximum likelihood on the split's own labels: the
+temperature from how often the model's confident calls agree with the labels, the noise rate from
+the labels no confidence explains. Then, by Bayes,
+
+    P(label wrong | x, y) = (1 - q_y) noise_rate / (K - 1) / P(given = y | x).
+
+On a clean set the fitted noise rate is near zero and so is every estimate, however hard an
+image is for the model; with 10% of labels flipped it comes out near 0.1. The estimate is as good
+as the probabilities: bench/RESULTS.md and each report's noise-injection check measure it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_LOG_PROB = np.log(1e-9)
+
+
+@dataclass(frozen=True)
+class NoiseChannel:
+    temperature: float
+    noise_rate: float
+    n_classes: int
+
+    def sharpened(self, pred_probs: np.ndarray) -> np.ndarray:
+        logits = np.maximum(np.log(np.clip(pred_probs, 1e-300, None)), MIN_LOG_PROB) / self.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        q = np.exp(logits)
+        return q / q.sum(axis=1, keepdims=True)
+
+    def wrong_probability(self, pred_probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """P(label wrong), shape (n,), for int labels (n,) and probabilities (n, K)."""
+        q_given = self.sharpened(pred_probs)[np.arange(len(labels)), labels]
+        flipped_in = (1 - q_given) * self.noise_rate / max(self.n_classes - 1, 1)
+        return flipped_in / (q_given * (1 - self.noise_rate) + flipped_in)
+
+
+def fit_noise_channel(pred_probs: np.ndarray, labels: np.ndarray) -> NoiseChannel:
+    """Maximum-likelihood temperature and noise rate for one split's labels and probabilities."""
+    from scipy.optimize import minimize
+
+    labels = np.asarray(labels, dtype=int)
+    k = pred_probs.shape[1]
+
+    def channel(theta) -> NoiseChannel:
+        return NoiseChannel(float(np.exp(theta[0])), float(0.5 / (1 + np.exp(-theta[1]))), k)  # noise < 1/2
+
+    def negative_log_likelihood(theta) -> float:
+        c = channel(theta)
+        q_given = c.sharpened(pred_probs)[np.arange(len(labels)), labels]
+        return -np.log(q_given * (1 - c.noise_rate) + (1 - q_given) * c.noise_rate / (k - 1) + 1e-300).sum()
+
+    starts = ([0.0, -3.0], [0.0, -1.0], [-0.7, -4.0])  # the likelihood can be flat along one ridge: try a few
+    best = min((minimize(negative_log_likelihood, start, method="Nelder-Mead") for start in starts),
+               key=lambda result: result.fun)
+    return channel(best.x)
