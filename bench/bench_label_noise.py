@@ -8,7 +8,9 @@ cross-validated logistic regression on the cached embeddings of the fast path's 
 the label-issue defaults, lite0+lite1+lite2 side by side; --models to change), refitted on each
 noisy labelling), and is scored against the injected flips:
 
-- fast path: cleanlab find_label_issues (our default filter_by, and the other filter_by rules);
+- ours: the default list, P(label wrong) >= 0.5 from the noise channel (curation/label_issues/estimate.py)
+  fitted to the same probabilities; its ranking score is that estimate;
+- cleanlab find_label_issues (the earlier default, prune_by_noise_rate, and the other filter_by rules);
 - Datalab: cleanlab Datalab label issues, embeddings as features;
 - top losses (the original project's fastai `plot_top_losses`): flag where argmax != given label,
   rank by cross-entropy loss;
@@ -20,7 +22,8 @@ precision any threshold on the fast path's score reaches at recall >= 0.9 (what 
 calibrated threshold could give). The training issue's fold models are not measured here (they
 would need a fine-tuning run per noisy labelling).
 
-Run: python bench/bench_label_noise.py [--seeds 3] [--rates 0.05 0.1 0.2]; writes bench/out/label_noise.csv.
+Run: python bench/bench_label_noise.py [--seeds 3] [--rates 0.05 0.1 0.2] [--kinds symmetric class_conditional];
+writes bench/out/label_noise.csv.
 """
 
 from __future__ import annotations
@@ -95,14 +98,15 @@ def fiftyone_mistakenness(paths: list[str], classes: list[str], labels: np.ndarr
     return np.array([by_path[path] for path in paths])
 
 
-def run_config(features, true, paths, classes, rate, kind, seed, c) -> list[dict]:
+def run_config(features, true, paths, classes, rate, kind, seed, c, groups) -> list[dict]:
     from curation.label_issues.detect import datalab_issues, find_label_issues_ranked
+    from curation.label_issues.estimate import fit_noise_channel
     from curation.label_issues.probabilities import cv_probabilities
 
     noisy = noisy_labels(true, rate, kind, seed)
     flips = noisy != true
     started = time.perf_counter()
-    probs = cv_probabilities(features, noisy, len(classes), c=c, seed=seed)
+    probs = cv_probabilities(features, noisy, len(classes), c=c, seed=seed, groups=groups)
     probs_seconds = time.perf_counter() - started
     rows = []
 
@@ -110,11 +114,16 @@ def run_config(features, true, paths, classes, rate, kind, seed, c) -> list[dict
         rows.append({"rate": rate, "kind": kind, "seed": seed, "flips": int(flips.sum()), "method": method,
                      **flag_metrics(flips, np.asarray(flags, bool), score), "seconds": seconds, **extra})
 
+    started = time.perf_counter()
+    channel = fit_noise_channel(probs, noisy)
+    estimate = channel.wrong_probability(probs, noisy)
+    add("ours: P(label wrong) >= 0.5", estimate >= 0.5, estimate, probs_seconds + time.perf_counter() - started,
+        p_at_r90=precision_at_recall(flips, estimate), noise_rate=channel.noise_rate)
     for filter_by in FILTERS:
         started = time.perf_counter()
         found = find_label_issues_ranked(noisy, probs, filter_by=filter_by)
         extra = {"p_at_r90": precision_at_recall(flips, found["score"].to_numpy())} if filter_by == FILTERS[0] else {}
-        add(f"fast path ({filter_by})", found["is_issue"], found["score"], probs_seconds + time.perf_counter() - started, **extra)
+        add(f"cleanlab ({filter_by})", found["is_issue"], found["score"], probs_seconds + time.perf_counter() - started, **extra)
     started = time.perf_counter()
     datalab, _ = datalab_issues([classes[k] for k in noisy], features, probs, issue_types=("label",))
     add("Datalab (label)", datalab["is_label_issue"], 1 - datalab["label_score"], probs_seconds + time.perf_counter() - started)
@@ -132,22 +141,25 @@ def load_train(cache_dir: Path | None, models: str):
     from curation.dataset_scan import scan_dataset
     from curation.embeddings import combined_vectors
 
+    from curation.label_issues.copies import copy_group_ids, find_copy_pairs
+
     with ContentCache(cache_dir) as cache:
         scanned = scan_dataset("shoes", reports_dir=ROOT / "bench" / "out" / "reports", cache=cache)
         train = scanned.table[(scanned.table["split"] == "train") & (scanned.table["load_error"] == "")].reset_index(drop=True)
         vectors = combined_vectors(train, scanned.dataset.root, cache=cache, spec=models)
+        groups = copy_group_ids(train, find_copy_pairs(train, scanned.dataset.root, cache=cache))
     classes = sorted(train["label"].unique())
     true = train["label"].map({name: k for k, name in enumerate(classes)}).to_numpy()
     paths = [str(scanned.dataset.root / path) for path in train["path"]]
-    return vectors, true, paths, classes  # unit vectors: combined_vectors normalises
+    return vectors, true, paths, classes, groups  # unit vectors: combined_vectors normalises
 
 
 def main() -> None:
     from curation.label_issues.audit import LabelIssueParams
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", type=float, nargs="+", default=[0.05, 0.1, 0.2])
-    parser.add_argument("--kinds", nargs="+", default=["symmetric", "class_conditional"])
+    parser.add_argument("--rates", type=float, nargs="+", default=[0.1])
+    parser.add_argument("--kinds", nargs="+", default=["symmetric"])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--c", type=float, default=LabelIssueParams().c)
     parser.add_argument("--cache-dir", type=Path)
@@ -159,12 +171,12 @@ def main() -> None:
 
     torch.set_num_threads(1)
     os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="bench-fiftyone-db-")
-    features, true, paths, classes = load_train(args.cache_dir, args.models)
+    features, true, paths, classes, groups = load_train(args.cache_dir, args.models)
     rows = []
     for rate in args.rates:
         for kind in args.kinds:
             for seed in range(args.seeds):
-                rows += run_config(features, true, paths, classes, rate, kind, seed, args.c)
+                rows += run_config(features, true, paths, classes, rate, kind, seed, args.c, groups)
                 print(f"done rate={rate} kind={kind} seed={seed}", file=sys.stderr, flush=True)
     frame = pd.DataFrame(rows)
     out = ROOT / "bench" / "out"
@@ -177,7 +189,7 @@ def main() -> None:
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds of each (rate, kind, method)."""
-    columns = ["flips", "flagged", "precision", "recall", "f1", "auroc", "p_at_r90", "seconds"]
+    columns = ["flips", "flagged", "precision", "recall", "f1", "auroc", "p_at_r90", "noise_rate", "seconds"]
     grouped = frame.groupby(["rate", "kind", "method"], sort=False)[columns].mean().reset_index()
     return grouped
 

@@ -106,11 +106,22 @@ def test_flipped_labels_are_found_with_the_true_class_suggested(label_audits):
 
 
 def test_the_unflipped_set_yields_few_flags(label_audits):
+    """The default list is P(label wrong) >= 0.5. On the unflipped subset (whose labels are right, as far
+    as eyes tell) it may hold test/nike/7, a blue Nike knit that every model here, fine-tuned or not,
+    takes for adidas (bench/RESULTS.md), and nothing else; cleanlab's own rule flags dozens."""
     clean, flipped = label_audits["clean"].audit, label_audits["flipped"].audit
     checked = clean.summary["checked"]
     assert checked == 3 * (80 + 10 + EXTRA_PER_CLASS)
-    assert clean.summary["flagged"] <= 0.15 * checked, clean.flagged[["path", "given_label", "suggested_label", "score"]]
-    assert flipped.summary["flagged"] > clean.summary["flagged"]
+    assert set(clean.flagged["path"]) <= {"test/nike/7.jpg"}, clean.flagged[["path", "given_label", "wrong_probability"]]
+    assert int(clean.issues["cleanlab_issue"].sum()) > 10 * max(1, clean.summary["flagged"])
+    # with the flips, the estimated noise rate of train rises from about nothing to about the planted 2.5%
+    assert clean.summary["splits"]["train"]["estimated_noise_rate"] < 0.01
+    assert flipped.summary["splits"]["train"]["estimated_noise_rate"] > 0.01
+    # on 80 images a class the probe errs on a quarter of train, and some of its confident errors pass for
+    # noise once flips are there: the list still holds the flips and is much shorter than cleanlab's
+    flags = set(flipped.flagged["path"])
+    assert len(flags & set(label_audits["truth"])) >= 8
+    assert len(flags) < 0.5 * int(flipped.issues["cleanlab_issue"].sum())
 
 
 def test_issues_csv_holds_every_sample_ranked_with_the_contract_columns(label_audits):
@@ -121,15 +132,23 @@ def test_issues_csv_holds_every_sample_ranked_with_the_contract_columns(label_au
     assert set(frame["sample_id"]) == set(audited.scanned.table["sample_id"])
     flagged = frame[frame["is_issue"]]
     assert list(flagged.index) == list(range(len(flagged)))  # flagged first
-    assert flagged["score"].is_monotonic_decreasing
+    # by kind (no class, conflicting copies, label errors), then most likely wrong first
+    ranks = flagged["kind"].map({"not_in_any_class": 0, "conflicting_copies": 1, "label_error": 2})
+    assert ranks.is_monotonic_increasing
+    for _, rows in flagged.groupby("kind"):
+        assert rows["wrong_probability"].is_monotonic_decreasing
     # score = 1 - self-confidence: the probability the model gives the other classes
     p_given = frame.apply(lambda r: r[f"p_{r['given_label']}"], axis=1)
     assert np.allclose(frame["score"], 1 - p_given)
     summary = json.loads((audited.out_dir / "summary.json").read_text())
     assert summary["flagged"] == len(flagged) and set(summary["splits"]) == {"train", "test", "test_extra"}
-    assert set(summary["datalab"]["train"]) == {"label", "outlier", "near_duplicate", "class_imbalance", "non_iid"}
+    assert set(summary["datalab"]["train"]) == {"label", "outlier", "class_imbalance", "non_iid"}  # copies: the engine
     datalab = pd.read_csv(audited.out_dir / "datalab.csv")
-    assert {"is_outlier_issue", "is_near_duplicate_issue", "label_score"} <= set(datalab.columns)
+    assert {"is_outlier_issue", "label_score"} <= set(datalab.columns)
+    # every finding and review row says how sure the tool is, and the flags are the estimate's default list
+    assert frame.loc[frame["kind"].isin(["label_error", "review"]), "wrong_probability"].notna().all()
+    assert (frame.loc[frame["kind"] == "label_error", "wrong_probability"] >= 0.5).all()
+    assert (frame.loc[frame["kind"] == "review", "wrong_probability"] < 0.5).all()
 
 
 def test_report_renders_in_chromium_showing_the_flagged_images(label_audits):
@@ -143,9 +162,11 @@ def test_report_renders_in_chromium_showing_the_flagged_images(label_audits):
         if row["is_issue"]:
             assert f"data-sample-id=\"{row['sample_id']}\"" in dom
             assert f"{row['given_label']}</b> → <b>{row['suggested_label']}" in dom
-    assert dom.count("class=\"card flagged\"") == audited.audit.summary["flagged"]
+    flagged_cards = dom.count('data-kind="label_error"') + dom.count('data-kind="not_in_any_class"')
+    assert flagged_cards == audited.audit.summary["by_kind"]["label_error"] + audited.audit.summary["by_kind"]["not_in_any_class"]
     assert dom.count("data:image/jpeg;base64,") >= audited.audit.summary["flagged"]
-    assert "Flagged samples" in dom and "data:image/png;base64," in dom  # the score figure
+    assert "Likely label errors" in dom and "data:image/png;base64," in dom  # the score figure
+    assert "Noise-injection check" in dom and "How sure:" in dom
     png = (audited.out_dir / "score_distribution.png").read_bytes()
     assert png.startswith(b"\x89PNG")
 
@@ -162,9 +183,10 @@ def test_registry_check_returns_label_issue_findings(label_audits):
         result = get_check("label_issues")(audited.scanned.table, None, context)
     assert result.check == "label_issues" and list(result.findings.columns) == FINDING_COLUMNS
     label_findings = result.findings[result.findings["code"] == "label_issue"]
-    assert set(label_findings["path"]) == set(audited.audit.flagged["path"])
     assert (label_findings["severity"] == "warning").all()
+    assert set(label_findings["path"]) == set(audited.audit.flagged.loc[audited.audit.flagged["kind"] == "label_error", "path"])
     assert label_findings["message"].str.contains("looks like").all()
+    assert label_findings["message"].str.contains("P\\(label wrong\\)").all()
 
 
 def test_from_folds_uses_the_training_output_contract(label_audits, tmp_path):

@@ -1,9 +1,10 @@
 """`python -m curation.label_issues DATA`: which labels look wrong, in every labelled split.
 
-Out-of-sample probabilities come from a cross-validated logistic regression on cached backbone
-embeddings (the fast path, default), or from the training's fold models (--from-folds). cleanlab's
-find_label_issues flags samples; the score is 1 - cleanlab's label quality (--rank-by), higher =
-more likely mislabelled. Datalab adds outliers, near duplicates, class imbalance and non-iid checks.
+Copies come from the duplicate engine and stay in one fold. Out-of-sample probabilities come from a
+cross-validated logistic regression on cached backbone embeddings (the fast path, default), or from
+the training's fold models (--from-folds). A noise channel fitted to them gives P(label wrong); the
+findings: not_in_any_class, conflicting_copies, label_error (P >= --threshold), and a review queue.
+cleanlab's find_label_issues and Datalab (outliers, class imbalance, non-iid) run for comparison.
 
 Writes reports/<dataset>/label_issues/{issues.csv, issues.json, datalab.csv, findings.csv,
 findings.json, summary.json, score_distribution.png, index.html}. The dataset is only read.
@@ -33,8 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = LabelIssueParams()
     parser.add_argument("--from-folds", action="store_true",
                         help="use the training's out-of-fold probabilities (reports/<dataset>/training/oof.parquet)")
+    parser.add_argument("--threshold", type=float, default=defaults.threshold,
+                        help="P(label wrong) at and above which a sample is in the default list")
+    parser.add_argument("--review-floor", type=float, default=defaults.review_floor,
+                        help="P(label wrong) at and above which a sample below the threshold is in the review queue")
+    parser.add_argument("--injection-rounds", type=int, default=defaults.injection_rounds,
+                        help="rounds of the noise-injection check (0: skip it)")
     parser.add_argument("--filter-by", choices=FILTER_BY, default=defaults.filter_by,
-                        help="cleanlab's rule deciding which samples are flagged")
+                        help="cleanlab's rule, run for comparison (the cleanlab_issue column)")
     parser.add_argument("--rank-by", choices=RANK_BY, default=defaults.rank_by, help="label quality behind the score")
     parser.add_argument("--folds", type=int, default=defaults.n_folds, help="cross-validation folds of the fast path")
     parser.add_argument("--c", type=float, default=defaults.c, help="inverse regularisation of the logistic regression")
@@ -52,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     params = LabelIssueParams(source="folds" if args.from_folds else "cv_logreg", filter_by=args.filter_by,
                               rank_by=args.rank_by, n_folds=args.folds, c=args.c, embedding_model=args.model,
-                              datalab=not args.no_datalab, train_split=args.train_split)
+                              datalab=not args.no_datalab, train_split=args.train_split, threshold=args.threshold,
+                              review_floor=args.review_floor, injection_rounds=args.injection_rounds)
     try:
         params.validate()
     except ValueError as exc:
@@ -70,13 +78,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_summary(audit, top: int) -> None:
+    kinds = ", ".join(f"{count} {kind}" for kind, count in audit.summary["by_kind"].items())
     print(f"{audit.summary['flagged']} of {audit.summary['checked']} samples flagged by {audit.summary['method']}"
-          f" ({audit.summary['not_checked']} not checked)")
+          f" ({kinds}; {audit.summary['review']} in the review queue; {audit.summary['not_checked']} not checked)")
     for split, info in audit.summary["splits"].items():
         print(f"  {split}: " + (f"{info['flagged']} of {info['checked']} flagged; probabilities: {info['probabilities']}"
                                  if "probabilities" in info else f"not checked: {info['skipped']}"))
     if len(audit.flagged) and top > 0:
-        shown = audit.flagged.head(top)[["split", "path", "given_label", "suggested_label", "score"]].round({"score": 3})
+        shown = audit.flagged.head(top)[["split", "path", "kind", "given_label", "suggested_label", "wrong_probability"]]
+        shown = shown.round({"wrong_probability": 3})
         print("\n" + format_table(shown) + "\n")
 
 

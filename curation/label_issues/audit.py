@@ -27,7 +27,7 @@ import pandas as pd
 
 from curation.label_issues.copies import conflicting_copies, copy_group_ids, find_copy_pairs
 from curation.label_issues.detect import datalab_issues, find_label_issues_ranked, validate_options
-from curation.label_issues.estimate import NoiseChannel, fit_noise_channel
+from curation.label_issues.estimate import NoiseChannel, fit_noise_channels
 from curation.label_issues.evidence import nearest_references
 from curation.label_issues.foreign import MAX_DEVIATIONS, class_affinity
 from curation.label_issues.injection import injection_check
@@ -133,9 +133,11 @@ def _method(params: LabelIssueParams) -> str:
 
 
 def _estimate(oos: OutOfSample, params: LabelIssueParams) -> _Checked:
-    channels, frames = {}, []
+    frames = []
+    channels = fit_noise_channels({split: (probs.pred_probs, probs.labels) for split, probs in oos.splits.items()}) \
+        if oos.splits else {}
     for split, probs in oos.splits.items():
-        channel = fit_noise_channel(probs.pred_probs, probs.labels)
+        channel = channels[split]
         found = find_label_issues_ranked(probs.labels, probs.pred_probs, filter_by=params.filter_by,
                                          rank_by=params.rank_by)
         found = found.rename(columns={"is_issue": "cleanlab_issue"})
@@ -144,7 +146,6 @@ def _estimate(oos: OutOfSample, params: LabelIssueParams) -> _Checked:
         found["label_quality"] = 1.0 - found["score"]
         for k, name in enumerate(oos.classes):
             found[f"p_{name}"] = probs.pred_probs[:, k]
-        channels[split] = channel
         frames.append(found)
     return _Checked(oos, channels, frames, {})
 
@@ -269,14 +270,13 @@ def _decide_kinds(frame: pd.DataFrame, is_checked: np.ndarray, classes: list[str
     conflicts = conflicting_copies(frame[is_checked | (frame["copy_size"] > 1)], classes)
     index_of = {sid: i for i, sid in enumerate(frame["sample_id"])}
     conflict_note = {}
-    for conflict in conflicts:
-        for sid, label in zip(conflict.sample_ids, conflict.labels):
+    for conflict in conflicts:  # one finding per picture, on the side to fix
+        for sid in conflict.sample_ids:
             i = index_of[sid]
             kind[i] = "conflicting_copies"
-            is_issue[i] = sid in conflict.mislabelled
+            is_issue[i] = sid == conflict.finding
             frame.loc[i, "suggested_label"] = conflict.supported
-            conflict_note[i] = (f"the same picture is filed as {', '.join(sorted(set(conflict.labels)))}; its "
-                                f"copies' out-of-sample probabilities support {conflict.supported} ({conflict.support:.2f})")
+            conflict_note[i] = conflict.describe()
     foreign = is_checked & (frame["affinity_deviations"].to_numpy() >= params.foreign_deviations)
     kind[foreign] = "not_in_any_class"
     is_issue[foreign] = True

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 COPY_KINDS = ("exact", "near_duplicate")
+DECIDED = 0.7  # mean probability of one label over the copies at which the evidence names the right side
 
 
 def copy_group_ids(table: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
@@ -42,9 +43,21 @@ class ConflictingCopies:
     group: int
     sample_ids: list[str]
     labels: list[str]  # given label per member
-    supported: str  # the label the members' out-of-sample probabilities support
-    support: float  # mean probability of `supported` over the members
-    mislabelled: list[str]  # members whose given label is not `supported`
+    supported: str  # the label the members' out-of-sample probabilities support ("" when they do not settle it)
+    support: float  # mean probability of the likeliest label over the members
+    likeliest: str  # that label, decided or not
+    mislabelled: list[str]  # members whose given label is not `supported` (none when undecided)
+
+    @property
+    def finding(self) -> str:
+        """The one member that carries the finding: the first mislabelled side, or the first member."""
+        return (self.mislabelled or self.sample_ids)[0]
+
+    def describe(self) -> str:
+        filed = f"the same picture is filed as {', '.join(sorted(set(self.labels)))}"
+        if self.supported:
+            return f"{filed}; its copies' out-of-sample probabilities support {self.supported} ({self.support:.2f})"
+        return f"{filed}; the evidence does not settle which (likeliest {self.likeliest}, {self.support:.2f}): look at it"
 
 
 def conflicting_copies(issues: pd.DataFrame, classes: list[str]) -> list[ConflictingCopies]:
@@ -59,7 +72,9 @@ def conflicting_copies(issues: pd.DataFrame, classes: list[str]) -> list[Conflic
         if probs.empty:
             continue
         mean = probs.to_numpy().mean(axis=0)
-        supported = classes[int(mean.argmax())]
+        likeliest = classes[int(mean.argmax())]
+        supported = likeliest if mean.max() >= DECIDED else ""
+        mislabelled = members.loc[labels != supported, "sample_id"].tolist() if supported else []
         found.append(ConflictingCopies(int(group), members["sample_id"].tolist(), labels.tolist(), supported,
-                                       float(mean.max()), members.loc[labels != supported, "sample_id"].tolist()))
+                                       float(mean.max()), likeliest, mislabelled))
     return found

@@ -46,22 +46,39 @@ class NoiseChannel:
         return flipped_in / (q_given * (1 - self.noise_rate) + flipped_in)
 
 
-def fit_noise_channel(pred_probs: np.ndarray, labels: np.ndarray) -> NoiseChannel:
-    """Maximum-likelihood temperature and noise rate for one split's labels and probabilities."""
+def _negative_log_likelihood(pred_probs: np.ndarray, labels: np.ndarray, channel: NoiseChannel) -> float:
+    k = channel.n_classes
+    q_given = channel.sharpened(pred_probs)[np.arange(len(labels)), labels]
+    return -np.log(q_given * (1 - channel.noise_rate) + (1 - q_given) * channel.noise_rate / (k - 1) + 1e-300).sum()
+
+
+def fit_noise_channels(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, NoiseChannel]:
+    """One temperature for all splits (it is the model's, learnt where there are most labels) and a noise
+    rate per split (each split's labels may come from another process), by maximum likelihood.
+
+    splits: name -> (pred_probs (n, K), int labels (n,)). A split of a few dozen images then only has
+    to say how noisy it is, not also how sharp the model is."""
     from scipy.optimize import minimize
 
-    labels = np.asarray(labels, dtype=int)
-    k = pred_probs.shape[1]
+    names = list(splits)
+    k = next(iter(splits.values()))[0].shape[1]
 
-    def channel(theta) -> NoiseChannel:
-        return NoiseChannel(float(np.exp(theta[0])), float(0.5 / (1 + np.exp(-theta[1]))), k)  # noise < 1/2
+    def channels(theta) -> dict[str, NoiseChannel]:  # noise rate kept below 1/2 by the logistic
+        return {name: NoiseChannel(float(np.exp(theta[0])), float(0.5 / (1 + np.exp(-theta[1 + i]))), k)
+                for i, name in enumerate(names)}
 
-    def negative_log_likelihood(theta) -> float:
-        c = channel(theta)
-        q_given = c.sharpened(pred_probs)[np.arange(len(labels)), labels]
-        return -np.log(q_given * (1 - c.noise_rate) + (1 - q_given) * c.noise_rate / (k - 1) + 1e-300).sum()
+    def objective(theta) -> float:
+        fitted = channels(theta)
+        return sum(_negative_log_likelihood(*splits[name], fitted[name]) for name in names)
 
-    starts = ([0.0, -3.0], [0.0, -1.0], [-0.7, -4.0])  # the likelihood can be flat along one ridge: try a few
-    best = min((minimize(negative_log_likelihood, start, method="Nelder-Mead") for start in starts),
-               key=lambda result: result.fun)
-    return channel(best.x)
+    # the likelihood can be flat along a ridge of temperature against noise: start from a few places
+    starts = ([0.0] + [-3.0] * len(names), [0.0] + [-1.0] * len(names), [-0.7] + [-4.0] * len(names))
+    best = min((minimize(objective, np.array(start), method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-4,
+                                                                                    "fatol": 1e-6})
+                for start in starts), key=lambda result: result.fun)
+    return channels(best.x)
+
+
+def fit_noise_channel(pred_probs: np.ndarray, labels: np.ndarray) -> NoiseChannel:
+    """Maximum-likelihood temperature and noise rate for one split's labels and probabilities."""
+    return fit_noise_channels({"split": (pred_probs, np.asarray(labels, dtype=int))})["split"]

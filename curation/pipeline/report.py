@@ -113,6 +113,11 @@ def _model(report_dir: Path) -> str:
     return body + _link("training/summary.md", "Evaluation summary")
 
 
+def _wrong(row) -> str:
+    value = getattr(row, "wrong_probability", "")
+    return f"P(wrong) {float(value):.2f}" if value not in ("", None) else ""
+
+
 def _label_issues(report_dir: Path, root: Path, top: int = 8) -> str:
     folder = report_dir / "label_issues"
     summary = _read_json(folder / "summary.json")
@@ -122,7 +127,8 @@ def _label_issues(report_dir: Path, root: Path, top: int = 8) -> str:
     flagged = issues[issues["is_issue"].astype(str).str.lower().isin(["true", "1"])].head(top)
     cards = "".join(
         f"<div class=card><img src='{thumbnail_data_uri(root / row.path)}' alt=''><div>{escape(row.path)}</div>"
-        f"<div>{escape(row.given_label)} &rarr; <b>{escape(row.suggested_label)}</b> ({float(row.score):.2f})</div></div>"
+        f"<div>{escape(row.given_label)} &rarr; <b>{escape(row.suggested_label or 'no class')}</b> "
+        f"({escape(getattr(row, 'kind', ''))} {_wrong(row)})</div></div>"
         for row in flagged.itertuples())
     body = (f"<p>{summary.get('flagged', len(flagged))} of {summary.get('checked', len(issues))} samples flagged "
             f"(probabilities: {escape(summary.get('method', ''))}).</p>{cards}")

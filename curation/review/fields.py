@@ -73,15 +73,22 @@ def prediction_fields(report_dir: Path) -> pd.DataFrame:
 
 
 def label_issue_fields(report_dir: Path) -> pd.DataFrame:
-    """label_issue, label_issue_score and suggested_label from reports/<dataset>/label_issues/issues.csv."""
+    """label_issue, its kind, score (P(label wrong)), note, copies, nearest train images and suggested_label
+    from reports/<dataset>/label_issues/issues.csv."""
     path = report_dir / "label_issues" / "issues.csv"
     if not path.is_file():
         return pd.DataFrame()
-    issues = pd.read_csv(path, dtype={"sample_id": str}).drop_duplicates("sample_id").set_index("sample_id")
+    issues = pd.read_csv(path, dtype={"sample_id": str}, keep_default_na=False).drop_duplicates("sample_id")
+    issues = issues.set_index("sample_id")
+    text = {column: issues[source].astype(str) if source in issues else pd.Series("", index=issues.index)
+            for column, source in (("label_issue_kind", "kind"), ("label_issue_note", "note"),
+                                   ("label_copies", "copies"), ("label_nearest", "nearest"))}
+    score = issues["wrong_probability"] if "wrong_probability" in issues else issues["score"]
     return pd.DataFrame({
         "label_issue": issues["is_issue"].astype(str).str.lower().isin(["true", "1"]),
-        "label_issue_score": issues["score"].astype(float),
+        "label_issue_score": pd.to_numeric(score, errors="coerce"),
         "suggested_label": issues["suggested_label"].astype(str),
+        **text,
     })
 
 

@@ -19,9 +19,13 @@ REVIEW_FIELDS = {
     "leak_similarity": ("FloatField", None, "similarity to that sample, 1 = identical"),
     "leak_signal": ("StringField", None, "which signal caught it"),
     "leak_group": ("IntField", None, "copies of one picture share a group"),
-    "label_issue": ("BooleanField", None, "flagged as a likely label error"),
-    "label_issue_score": ("FloatField", None, "how likely the label is wrong, higher = more likely"),
-    "suggested_label": ("StringField", None, "the label the model suggests instead"),
+    "label_issue": ("BooleanField", None, "a label finding: no class fits, conflicting copies, or a likely error"),
+    "label_issue_kind": ("StringField", None, "not_in_any_class, conflicting_copies, label_error or review"),
+    "label_issue_score": ("FloatField", None, "P(label wrong), the calibrated estimate"),
+    "label_issue_note": ("StringField", None, "the evidence that decided the finding"),
+    "label_copies": ("StringField", None, "the sample's copies, as label:path"),
+    "label_nearest": ("StringField", None, "the nearest train images, as label:path:cosine"),
+    "suggested_label": ("StringField", None, "the label the model suggests instead (empty: no class fits)"),
 }
 
 

@@ -1,0 +1,141 @@
+"""The label findings a person can trust, on real shoes images of two classes (adidas, nike):
+- a picture filed under both labels is one `conflicting_copies` finding naming its mislabelled side;
+- photos of other things and an 'image not available' graphic are `not_in_any_class`, never a shoe;
+- the estimate is a probability: a noise channel recovers known noise rates, for 2 and 10 classes;
+- the report shows each kind in its own section with the evidence (copies, nearest train images).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.foreign_images import SKIMAGE_PHOTOS, write_foreign_images
+from tests.shoes_data import copy_subset
+
+CLASSES = ("adidas", "nike")
+COPIED = {"train/adidas/45.jpg": "nike", "train/nike/65.jpg": "adidas"}  # source -> the wrong folder it is copied to
+
+
+def _two_class_subset(shoes_root, target):
+    copy_subset(shoes_root, target, {"train": 60, "test": 10})
+    for split in ("train", "test"):
+        for folder in (target / split).iterdir():
+            if folder.name not in CLASSES:
+                for file in folder.iterdir():
+                    file.unlink()
+                folder.rmdir()
+    return target
+
+
+def _plant_copy(root, source: str, wrong: str) -> str:
+    """A re-encoded, slightly cropped and resized copy of a real image, filed under the wrong class."""
+    from PIL import Image
+
+    image = Image.open(root / source).convert("RGB")
+    w, h = image.size
+    copy = image.crop((int(0.04 * w), int(0.04 * h), int(0.97 * w), int(0.97 * h))).resize((int(0.8 * w), int(0.8 * h)))
+    target = root / "train" / wrong / f"planted_copy_{source.split('/')[1]}_{source.split('/')[2]}"
+    copy.save(target, quality=80)
+    return target.relative_to(root).as_posix()
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory, shoes_root):
+    from curation.cache import ContentCache
+    from curation.checks.label_issues import check_result
+    from curation.dataset_scan import scan_dataset
+    from curation.label_issues.audit import audit_label_issues
+    from curation.label_issues.report import write_label_issue_report
+
+    base = tmp_path_factory.mktemp("label_trust")
+    root = _two_class_subset(shoes_root, base / "two_brands")
+    copies = {_plant_copy(root, source, wrong): source for source, wrong in COPIED.items()}
+    written = write_foreign_images(root / "train" / "nike", SKIMAGE_PHOTOS[:3], graphic=False) + \
+        write_foreign_images(root / "test" / "adidas", SKIMAGE_PHOTOS[3:])
+    foreign = [p.relative_to(root).as_posix() for p in written]
+    with ContentCache(base / "cache") as cache:
+        scanned = scan_dataset(root, name="two_brands", reports_dir=base / "reports", cache=cache)
+        audit = audit_label_issues(scanned.table, root, cache=cache, report_dir=scanned.report_dir)
+    out = write_label_issue_report(audit, check_result(scanned.table, audit), root=root,
+                                   out_dir=scanned.report_dir / "label_issues", dataset="two_brands")
+    return {"audit": audit, "copies": copies, "foreign": foreign, "out": out, "root": root}
+
+
+def test_a_picture_under_two_labels_is_one_conflicting_copies_finding(planted):
+    issues = planted["audit"].issues.set_index("path")
+    for copy, source in planted["copies"].items():
+        true_label = source.split("/")[1]
+        assert issues.loc[copy, "kind"] == "conflicting_copies" and issues.loc[source, "kind"] == "conflicting_copies"
+        assert issues.loc[copy, "copy_group"] == issues.loc[source, "copy_group"]
+        # the mislabelled side is the finding, with the label its copies' probabilities support
+        assert issues.loc[copy, "is_issue"] and issues.loc[copy, "suggested_label"] == true_label
+        assert not issues.loc[source, "is_issue"]
+        assert source in issues.loc[copy, "copies"] and "filed as adidas, nike" in issues.loc[copy, "note"]
+        assert f"support {true_label}" in issues.loc[copy, "note"]
+    summary = planted["audit"].summary
+    assert summary["conflicting_copy_groups"] == summary["by_kind"]["conflicting_copies"] == len(planted["copies"])
+
+
+def test_copies_never_judge_each_other(planted):
+    """Each copy is predicted by a model that saw neither member: a model that saw the twin would be
+    confident in the twin's label (p ~ 1 for the wrong class); here both sides agree with each other."""
+    audit = planted["audit"]
+    issues = audit.issues.set_index("path")
+    for copy, source in planted["copies"].items():
+        true_label = source.split("/")[1]
+        assert issues.loc[copy, f"p_{true_label}"] > 0.5 and issues.loc[source, f"p_{true_label}"] > 0.5
+
+
+def test_images_of_no_class_are_their_own_kind_and_no_shoe_is(planted):
+    issues = planted["audit"].issues
+    foreign = issues[issues["path"].isin(planted["foreign"])]
+    assert len(foreign) == len(planted["foreign"]) == 6
+    assert (foreign["kind"] == "not_in_any_class").all(), foreign[["path", "kind", "affinity_deviations"]]
+    assert (foreign["suggested_label"] == "").all() and foreign["is_issue"].all()
+    shoes = issues[~issues["path"].str.contains("foreign_")]
+    assert not (shoes["kind"] == "not_in_any_class").any(), shoes.nlargest(3, "affinity_deviations")[["path"]]
+    assert planted["audit"].summary["by_kind"]["not_in_any_class"] == 6
+
+
+def test_the_report_shows_each_kind_with_its_evidence(planted):
+    from curation.browser import dump_dom
+
+    dom = dump_dom(planted["out"] / "index.html")
+    issues = planted["audit"].issues
+    for section in ("not-in-any-class", "conflicting-copies", "label-error", "review", "injection"):
+        assert f'id="{section}"' in dom
+    for path in planted["foreign"]:
+        sample = issues.loc[issues["path"] == path, "sample_id"].iloc[0]
+        assert f'data-sample-id="{sample}" data-kind="not_in_any_class"' in dom
+    for copy in planted["copies"]:
+        sample = issues.loc[issues["path"] == copy, "sample_id"].iloc[0]
+        assert f'data-sample-id="{sample}" data-kind="conflicting_copies"' in dom
+    assert "copy: <b>" in dom and "nearest: <b>" in dom and "P(label wrong)" in dom
+
+
+@pytest.mark.parametrize("n_classes", [2, 10])
+@pytest.mark.parametrize("noise_rate", [0.0, 0.1])
+def test_the_noise_channel_recovers_a_known_noise_rate(n_classes, noise_rate):
+    """Probabilities of a model that is right about 85% of the time and calibrated; labels flipped at
+    random at a known rate. The fitted rate comes back, and the estimate ranks the flips first."""
+    from sklearn.metrics import roc_auc_score
+
+    from curation.label_issues.estimate import fit_noise_channel
+
+    rng = np.random.default_rng(n_classes)
+    n = 3000
+    truth = rng.integers(0, n_classes, n)
+    logits = rng.normal(0, 1, (n, n_classes))
+    logits[np.arange(n), truth] += 3.0
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = truth.copy()
+    flip = rng.random(n) < noise_rate
+    labels[flip] = (truth[flip] + rng.integers(1, n_classes, flip.sum())) % n_classes
+    channel = fit_noise_channel(probs, labels)
+    assert abs(channel.noise_rate - noise_rate) < 0.03
+    estimate = channel.wrong_probability(probs, labels)
+    assert ((estimate >= 0.5) & ~flip).sum() <= 0.01 * n  # few false alarms at the default threshold
+    if noise_rate:
+        assert roc_auc_score(flip, estimate) > 0.9
+        assert ((estimate >= 0.5) & flip).sum() >= 0.5 * flip.sum()
