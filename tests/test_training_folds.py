@@ -59,6 +59,17 @@ def test_folds_give_every_train_sample_out_of_sample_probabilities_once(tmp_path
         assert image.size == top_losses_figure_pixels(min(12, int(hard["consensus"].sum())))
 
 
+def test_copies_of_one_picture_share_a_fold():
+    rows = pd.DataFrame({"label": ["a"] * 12 + ["b"] * 12})
+    groups = np.arange(24)
+    groups[[1, 2, 3]] = 1  # three copies of one 'a' picture
+    groups[[13, 20]] = 13  # a 'b' picture and its copy
+    for seed in range(5):
+        folds = assign_folds(rows, 3, seed=seed, groups=groups)
+        assert len(set(folds[[1, 2, 3]])) == 1 and len(set(folds[[13, 20]])) == 1
+        assert sorted(set(folds)) == [0, 1, 2]
+
+
 def test_too_few_images_per_class_for_the_fold_count_is_a_clear_error():
     rows = pd.DataFrame({"label": ["a"] * 5 + ["b"] * 2})
     with pytest.raises(CurationError, match="needs at least 3 train images per class; 'b' has 2"):

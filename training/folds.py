@@ -44,9 +44,11 @@ class FoldsResult:
     summary: dict
 
 
-def assign_folds(train_rows: pd.DataFrame, k: int, seed: int) -> np.ndarray:
-    """A fold number (0..k-1) per row, stratified by label."""
-    from sklearn.model_selection import StratifiedKFold
+def assign_folds(train_rows: pd.DataFrame, k: int, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """A fold number (0..k-1) per row, stratified by label. `groups` (one id per row): copies of one
+    picture (the duplicate engine's copy groups) share an id and a fold, so no fold model predicts
+    an image whose copy it trained on."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     if k < 2:
         raise CurationError(f"--folds needs at least 2 folds, not {k}")
@@ -55,8 +57,12 @@ def assign_folds(train_rows: pd.DataFrame, k: int, seed: int) -> np.ndarray:
         raise CurationError(f"--folds {k} needs at least {k} train images per class; "
                             f"{counts.idxmin()!r} has {counts.min()}")
     folds = np.empty(len(train_rows), dtype=int)
-    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(train_rows)), train_rows["label"].astype(str))):
+    labels = train_rows["label"].astype(str)
+    if groups is not None and len(np.unique(groups)) < len(groups):
+        splits = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(labels, labels, groups)
+    else:
+        splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(labels, labels)
+    for fold, (_, held_out) in enumerate(splits):
         folds[held_out] = fold
     return folds
 
@@ -71,11 +77,14 @@ def run_folds(
     cache: ContentCache,
     final_learn=None,
     backbone: Backbone | None = None,
+    copy_groups: pd.Series | None = None,
 ) -> FoldsResult:
-    """Train K fold models on the usable train rows; write oof.parquet, fold_wrong.parquet, hard examples."""
+    """Train K fold models on the usable train rows; write oof.parquet, fold_wrong.parquet, hard examples.
+    `copy_groups` (group id by sample_id) keeps copies in one fold."""
     train_rows = usable[usable["split"] == "train"].reset_index(drop=True)
     classes = class_names(train_rows)
-    folds = assign_folds(train_rows, k, config.seed)
+    groups = None if copy_groups is None else train_rows["sample_id"].map(copy_groups).to_numpy()
+    folds = assign_folds(train_rows, k, config.seed, groups)
     backbone = backbone or resolve_backbone(config)
     oof_parts, verdicts, fold_errors = [], [], []
     for fold in range(k):

@@ -75,5 +75,13 @@ def train_dataset(scanned: ScannedDataset, config: TrainConfig, *, cache: Conten
     fold_result = None
     if folds:
         fold_result = run_folds(usable, scanned.dataset.root, config, folds, out_dir, cache=cache,
-                                final_learn=fit.learn, backbone=backbone)
+                                final_learn=fit.learn, backbone=backbone,
+                                copy_groups=_copy_groups(scanned.table, scanned.dataset.root, cache))
     return TrainingRun(fit, metadata, model_path, evaluation, fold_result, excluded)
+
+
+def _copy_groups(table: pd.DataFrame, root: Path, cache: ContentCache) -> pd.Series:
+    """The duplicate engine's copy groups, by sample_id (the one engine that says what is a copy)."""
+    from curation.label_issues.copies import copy_group_ids, find_copy_pairs
+
+    return pd.Series(copy_group_ids(table, find_copy_pairs(table, root, cache=cache)), index=table["sample_id"].astype(str))
