@@ -157,7 +157,7 @@ STAGE_LIST = [
     Stage("evaluate", "metrics on every non-train split, full and leak-free",
           lambda c: [c.fingerprints.get("train"), c.fingerprints.get("audit"), c.config.train.tta],
           lambda c: [c.training_dir / "predictions.parquet", c.training_dir / "metrics.json"], _evaluate),
-    Stage("labels", "label issues", lambda c: [_table(c), _label_source(c), c.fingerprints.get("train")
+    Stage("labels", "label issues", lambda c: [_table(c), "labels-v2", _label_source(c), c.fingerprints.get("train")
                                                 if _label_source(c) == "folds" else None],
           lambda c: [c.report_dir / "label_issues" / "issues.csv"], _labels),
     Stage("review", "FiftyOne dataset", lambda c: [_table(c), c.config.review_embeddings] +
