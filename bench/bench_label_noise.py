@@ -3,10 +3,11 @@
 Noise is injected into the shoes train split with cleanlab.benchmarking.noise_generation
 (generate_noise_matrix_from_trace / generate_noisy_labels): 5%, 10% and 20%, symmetric (every wrong
 class equally likely) and class-conditional (a random noise matrix with that average rate), 3 seeds
-each. Every method sees the same noisy labels and the same out-of-sample probabilities (5-fold
-cross-validated logistic regression on the cached embeddings of the fast path's backbones (default:
-the label-issue defaults, lite0+lite1+lite2 side by side; --models to change), refitted on each
-noisy labelling), and is scored against the injected flips:
+each. Every method sees the same noisy labels and the same out-of-sample probabilities, the audit's
+own (5-fold copy-grouped logistic regression on the cached embeddings of the fast path's backbones
+(default: lite0+lite1+lite2 side by side; --models to change), twice: the second pass weighs each
+label by 1 - its first-pass P(label wrong)), refitted on each noisy labelling, and is scored against
+the injected flips:
 
 - ours: the default list, P(label wrong) >= 0.5 from the noise channel (curation/label_issues/estimate.py)
   fitted to the same probabilities; its ranking score is that estimate;
@@ -101,12 +102,12 @@ def fiftyone_mistakenness(paths: list[str], classes: list[str], labels: np.ndarr
 def run_config(features, true, paths, classes, rate, kind, seed, c, groups) -> list[dict]:
     from curation.label_issues.detect import datalab_issues, find_label_issues_ranked
     from curation.label_issues.estimate import fit_noise_channel
-    from curation.label_issues.probabilities import cv_probabilities
+    from curation.label_issues.probabilities import reweighed_cv_probabilities
 
     noisy = noisy_labels(true, rate, kind, seed)
     flips = noisy != true
     started = time.perf_counter()
-    probs = cv_probabilities(features, noisy, len(classes), c=c, seed=seed, groups=groups)
+    probs = reweighed_cv_probabilities(features, noisy, len(classes), c=c, seed=seed, groups=groups)
     probs_seconds = time.perf_counter() - started
     rows = []
 

@@ -32,7 +32,8 @@ from curation.label_issues.evidence import nearest_references
 from curation.label_issues.foreign import MAX_DEVIATIONS, class_affinity
 from curation.label_issues.injection import injection_check
 from curation.label_issues.probabilities import (
-    DEFAULT_C, OutOfSample, cross_validated_probabilities, cv_probabilities, fold_probabilities, labelled_rows,
+    DEFAULT_C, OutOfSample, cross_validated_probabilities, cv_probabilities, fold_probabilities,
+    reweighed_cv_probabilities,
 )
 from curation.progress import progress
 
@@ -61,6 +62,9 @@ class LabelIssueParams:
     # backbones together err less than any one (bench/RESULTS.md).
     embedding_model: str = LABEL_EMBEDDING_MODELS
     copies: bool = True  # ask the duplicate engine for copy groups
+    # a second pass whose fits weigh each label by 1 - its first-pass P(label wrong): a model less
+    # taught by the wrong labels ranks them better (10 % flips: AUROC 0.943 to 0.952, bench/RESULTS.md)
+    reweigh: bool = True
     injection_rounds: int = 2  # noise-injection rounds of the check (0: none)
     datalab: bool = True  # also run Datalab (label, outlier, class imbalance, non-iid)
     train_split: str = "train"
@@ -115,11 +119,18 @@ def audit_label_issues(table: pd.DataFrame, root: Path, *, cache, params: LabelI
     pairs = find_copy_pairs(table, root, cache=cache) if params.copies else pd.DataFrame()
     groups = copy_group_ids(table, pairs)
     if params.source == "cv_logreg":
-        oos = cross_validated_probabilities(table, vectors, n_folds=params.n_folds, c=params.c, seed=params.seed,
-                                            train_split=params.train_split, groups=groups)
+        def probabilities(weights=None) -> OutOfSample:
+            return cross_validated_probabilities(table, vectors, n_folds=params.n_folds, c=params.c, seed=params.seed,
+                                                 train_split=params.train_split, groups=groups, weights=weights)
+
+        oos = probabilities()
+        checked = _estimate(oos, params)
+        if params.reweigh:
+            oos = probabilities(_label_weights(table, checked))
+            checked = _estimate(oos, params)
     else:
         oos = fold_probabilities(table, report_dir or Path("reports"), train_split=params.train_split)
-    checked = _estimate(oos, params)
+        checked = _estimate(oos, params)
     checked.injection = _injection(table, vectors, groups, oos, checked, params)
     datalab, datalab_summary = _run_datalab(table, vectors, oos) if params.datalab else (pd.DataFrame(), pd.DataFrame())
     issues = _issue_table(table, vectors, groups, checked, datalab, params)
@@ -150,6 +161,12 @@ def _estimate(oos: OutOfSample, params: LabelIssueParams) -> _Checked:
     return _Checked(oos, channels, frames, {})
 
 
+def _label_weights(table: pd.DataFrame, checked: _Checked) -> np.ndarray:
+    """Per table row, 1 - P(label wrong) from a first pass (1 where it was not checked)."""
+    estimate = pd.concat(checked.per_split).set_index("sample_id")["wrong_probability"]
+    return 1.0 - table["sample_id"].astype(str).map(estimate).fillna(0.0).to_numpy()
+
+
 def _injection(table, vectors, groups, oos: OutOfSample, checked: _Checked, params: LabelIssueParams) -> dict:
     """The noise-injection check on the train split (the fast path can refit; fold models cannot)."""
     train = oos.splits.get(params.train_split)
@@ -162,9 +179,10 @@ def _injection(table, vectors, groups, oos: OutOfSample, checked: _Checked, para
     features /= np.linalg.norm(features, axis=1, keepdims=True).clip(min=1e-12)
     already = checked.per_split[list(oos.splits).index(params.train_split)]["wrong_probability"].to_numpy() >= params.threshold
 
-    def probabilities_for(labels: np.ndarray, seed: int) -> np.ndarray:
-        return cv_probabilities(features, labels, len(oos.classes), n_folds=params.n_folds, c=params.c,
-                                seed=params.seed, groups=groups[rows])
+    def probabilities_for(labels: np.ndarray, seed: int) -> np.ndarray:  # the audit's own passes, on new labels
+        how = reweighed_cv_probabilities if params.reweigh else cv_probabilities
+        return how(features, labels, len(oos.classes), n_folds=params.n_folds, c=params.c, seed=params.seed,
+                   groups=groups[rows])
 
     return injection_check(train.labels, len(oos.classes), probabilities_for, already, threshold=params.threshold,
                            rounds=params.injection_rounds)

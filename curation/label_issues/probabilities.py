@@ -66,6 +66,10 @@ def _classifier(c: float, seed: int):
     return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000, random_state=seed))
 
 
+def _fit(c: float, seed: int, features: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None):
+    return _classifier(c, seed).fit(features, labels, logisticregression__sample_weight=weights)
+
+
 def _n_folds(labels: np.ndarray, wanted: int) -> int:
     """As many folds as the rarest class allows (each fold needs one of every class)."""
     counts = np.bincount(labels)
@@ -81,24 +85,41 @@ def _full_probs(model, features: np.ndarray, n_classes: int) -> np.ndarray:
 
 def cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
                      c: float = DEFAULT_C, seed: int = 0, groups: np.ndarray | None = None,
-                     extra: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None) -> np.ndarray:
+                     weights: np.ndarray | None = None, extra: tuple | None = None) -> np.ndarray:
     """Out-of-fold probabilities (n, n_classes) from stratified K-fold logistic regression.
 
     `groups` (n,): copy-group ids; every group of copies lies in one fold, so no sample is predicted
-    by a model that saw its copy. `extra` = (features, labels, groups or None) of samples added to
-    every fold's training set (never predicted), less those in a group of the fold being predicted.
+    by a model that saw its copy. `weights` (n,): how much each label counts in the fits (None: all 1).
+    `extra` = (features, labels, groups or None, weights or None) of samples added to every fold's
+    training set (never predicted), less those in a group of the fold being predicted.
     """
     probs = np.zeros((len(labels), n_classes))
+    weights = np.ones(len(labels)) if weights is None else weights
     for fit_index, predict_index in _folds(labels, groups, n_folds, seed):
-        fit_x, fit_y = features[fit_index], labels[fit_index]
+        fit_x, fit_y, fit_w = features[fit_index], labels[fit_index], weights[fit_index]
         if extra is not None:
-            extra_x, extra_y, extra_groups = extra
+            extra_x, extra_y, extra_groups, extra_w = extra
             keep = np.ones(len(extra_y), bool) if extra_groups is None or groups is None else \
                 ~np.isin(extra_groups, groups[predict_index])
+            extra_w = np.ones(len(extra_y)) if extra_w is None else extra_w
             fit_x, fit_y = np.vstack([fit_x, extra_x[keep]]), np.concatenate([fit_y, extra_y[keep]])
-        model = _classifier(c, seed).fit(fit_x, fit_y)
+            fit_w = np.concatenate([fit_w, extra_w[keep]])
+        model = _fit(c, seed, fit_x, fit_y, fit_w)
         probs[predict_index] = _full_probs(model, features[predict_index], n_classes)
     return probs
+
+
+def reweighed_cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
+                               c: float = DEFAULT_C, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
+    """cv_probabilities twice: the second pass weighs each label by 1 - P(label wrong) from the first
+    (curation.label_issues.estimate), as the audit does; for one split's arrays (the noise-injection
+    check and the benchmark)."""
+    from curation.label_issues.estimate import fit_noise_channel
+
+    first = cv_probabilities(features, labels, n_classes, n_folds=n_folds, c=c, seed=seed, groups=groups)
+    wrong = fit_noise_channel(first, labels).wrong_probability(first, labels)
+    return cv_probabilities(features, labels, n_classes, n_folds=n_folds, c=c, seed=seed, groups=groups,
+                            weights=1.0 - wrong)
 
 
 def _folds(labels: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: int):
@@ -117,12 +138,14 @@ def _encode(labels: pd.Series, classes: list[str]) -> np.ndarray:
 
 def cross_validated_probabilities(table: pd.DataFrame, vectors: np.ndarray, *, n_folds: int = 5, c: float = DEFAULT_C,
                                   seed: int = 0, train_split: str = TRAIN_SPLIT,
-                                  groups: np.ndarray | None = None) -> OutOfSample:
+                                  groups: np.ndarray | None = None, weights: np.ndarray | None = None) -> OutOfSample:
     """The fast path: per labelled split, out-of-sample probabilities from embeddings (see module doc).
 
-    `groups` (one id per table row): copy groups, kept whole in one fold and out of each other's fits."""
+    `groups` (one id per table row): copy groups, kept whole in one fold and out of each other's fits.
+    `weights` (one per table row): how much each label counts where it is fitted on (None: all 1)."""
     usable = labelled_rows(table, vectors)
     group_of = (np.arange(len(table)) if groups is None else np.asarray(groups))[usable]
+    weight_of = (np.ones(len(table)) if weights is None else np.asarray(weights, dtype="float64"))[usable]
     rows = table[usable]
     features = vectors[usable].astype("float64")
     features /= np.linalg.norm(features, axis=1, keepdims=True).clip(min=1e-12)
@@ -142,11 +165,11 @@ def cross_validated_probabilities(table: pd.DataFrame, vectors: np.ndarray, *, n
                 result.skipped[split] = problem
                 continue
             probs = cv_probabilities(features[here], y, len(classes), n_folds=n_folds, c=c, seed=seed,
-                                     groups=group_of[here])
+                                     groups=group_of[here], weights=weight_of[here])
             how = f"{_n_folds(y, n_folds)}-fold CV within {split}"
         else:
-            probs, how = _other_split_probs(features[here], y, group_of[here],
-                                            (features[in_train], labels[in_train], group_of[in_train]),
+            probs, how = _other_split_probs(features[here], y, group_of[here], weight_of[here],
+                                            (features[in_train], labels[in_train], group_of[in_train], weight_of[in_train]),
                                             len(classes), n_folds=n_folds, c=c, seed=seed, split=split, train_name=train_split)
         ids = rows["sample_id"].astype(str).to_numpy()[here].tolist()
         result.splits[split] = SplitProbabilities(split, ids, y, probs, how)
@@ -163,13 +186,14 @@ def _cv_problem(labels: np.ndarray) -> str:
     return ""
 
 
-def _other_split_probs(x, y, groups, train, n_classes, *, n_folds, c, seed, split, train_name):
+def _other_split_probs(x, y, groups, weights, train, n_classes, *, n_folds, c, seed, split, train_name):
     if _cv_problem(y) or len(y) < 2 * n_folds:  # one model on train, less the copies of this split's images
         keep = ~np.isin(train[2], groups)
-        model = _classifier(c, seed).fit(train[0][keep], train[1][keep])
+        model = _fit(c, seed, train[0][keep], train[1][keep], train[3][keep])
         return _full_probs(model, x, n_classes), f"model fitted on {train_name}"
     folds = _n_folds(y, n_folds)
-    probs = cv_probabilities(x, y, n_classes, n_folds=folds, c=c, seed=seed, groups=groups, extra=train)
+    probs = cv_probabilities(x, y, n_classes, n_folds=folds, c=c, seed=seed, groups=groups, weights=weights,
+                             extra=train)
     return probs, f"{folds}-fold CV within {split}, each fold's model also fitted on all of {train_name}"
 
 
