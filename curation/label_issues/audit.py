@@ -124,13 +124,11 @@ def audit_label_issues(table: pd.DataFrame, root: Path, *, cache, params: LabelI
                                                  train_split=params.train_split, groups=groups, weights=weights)
 
         oos = probabilities()
-        checked = _estimate(oos, params)
         if params.reweigh:
-            oos = probabilities(_label_weights(table, checked))
-            checked = _estimate(oos, params)
+            oos = probabilities(_label_weights(table, _estimate(oos, params)))
     else:
         oos = fold_probabilities(table, report_dir or Path("reports"), train_split=params.train_split)
-        checked = _estimate(oos, params)
+    checked = _estimate(oos, params)
     checked.injection = _injection(table, vectors, groups, oos, checked, params)
     datalab, datalab_summary = _run_datalab(table, vectors, oos) if params.datalab else (pd.DataFrame(), pd.DataFrame())
     issues = _issue_table(table, vectors, groups, checked, datalab, params)

@@ -90,8 +90,8 @@ def cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *
 
     `groups` (n,): copy-group ids; every group of copies lies in one fold, so no sample is predicted
     by a model that saw its copy. `weights` (n,): how much each label counts in the fits (None: all 1).
-    `extra` = (features, labels, groups or None, weights or None) of samples added to every fold's
-    training set (never predicted), less those in a group of the fold being predicted.
+    `extra` = (features, labels, groups or None, weights) of samples added to every fold's training
+    set (never predicted), less those in a group of the fold being predicted.
     """
     probs = np.zeros((len(labels), n_classes))
     weights = np.ones(len(labels)) if weights is None else weights
@@ -101,7 +101,6 @@ def cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *
             extra_x, extra_y, extra_groups, extra_w = extra
             keep = np.ones(len(extra_y), bool) if extra_groups is None or groups is None else \
                 ~np.isin(extra_groups, groups[predict_index])
-            extra_w = np.ones(len(extra_y)) if extra_w is None else extra_w
             fit_x, fit_y = np.vstack([fit_x, extra_x[keep]]), np.concatenate([fit_y, extra_y[keep]])
             fit_w = np.concatenate([fit_w, extra_w[keep]])
         model = _fit(c, seed, fit_x, fit_y, fit_w)
@@ -112,8 +111,8 @@ def cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *
 def reweighed_cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
                                c: float = DEFAULT_C, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
     """cv_probabilities twice: the second pass weighs each label by 1 - P(label wrong) from the first
-    (curation.label_issues.estimate), as the audit does; for one split's arrays (the noise-injection
-    check and the benchmark)."""
+    (the noise channel of curation.label_issues.estimate, fitted to this one split). The audit's two
+    passes on one split's arrays, for the noise-injection check and the benchmark."""
     from curation.label_issues.estimate import fit_noise_channel
 
     first = cv_probabilities(features, labels, n_classes, n_folds=n_folds, c=c, seed=seed, groups=groups)
