@@ -16,6 +16,7 @@ import importlib
 import sys
 
 from curation.cli import EXIT_FINDINGS, EXIT_OK, run_cli
+from curation.engine import ENGINES
 
 # command -> module whose main(argv) runs it (run is defined here)
 COMMANDS = {
@@ -46,6 +47,8 @@ def build_run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fail-on-leak", action="store_true", default=None, help="exit 1 when cross-split leaks exist")
     parser.add_argument("--no-review-embeddings", dest="review_embeddings", action="store_false", default=None,
                         help="skip uniqueness, similarity and UMAP in the FiftyOne dataset")
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help="where per-image work runs: this process (local, default) or a Ray cluster ($RAY_ADDRESS)")
     train = parser.add_argument_group("training")
     train.add_argument("--arch", help=f"timm architecture (default {defaults.arch})")
     train.add_argument("--weights", help="a weights file for --arch")
@@ -76,7 +79,7 @@ def run_main(argv: list[str] | None = None) -> int:
         args.config.close()
     overrides = {"data": args.data, "reports_dir": args.reports_dir, "cache_dir": args.cache_dir,
                  "stages": parse_stages(args.stages) if args.stages else None,
-                 "fail_on_leak": args.fail_on_leak, "review_embeddings": args.review_embeddings}
+                 "fail_on_leak": args.fail_on_leak, "review_embeddings": args.review_embeddings, "engine": args.engine}
     train = {k: getattr(args, k) for k in ("arch", "weights", "image_size", "epochs", "frozen_epochs", "frozen_stages",
                                            "batch_size", "lr", "lr_mult", "valid_split", "folds", "threads")}
     result = run_pipeline(resolve_config(config_file, overrides, train))

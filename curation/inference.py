@@ -59,15 +59,20 @@ def _pixels_module(model, mean: Sequence[float], std: Sequence[float]):
 
 
 def feature_extractor(model, *, mean: Sequence[float], std: Sequence[float],
-                      input_size: tuple[int, int] = (224, 224), backend: str = "auto") -> FeatureExtractor:
+                      input_size: tuple[int, int] = (224, 224), backend: str = "auto",
+                      device: str = "cpu") -> FeatureExtractor:
     """Features of `model` (a timm model, left untouched) from pixels normalised by mean and std.
 
     backend "auto" tries OpenVINO, then torch; "torch" skips OpenVINO. Threads: torch's setting.
+    device "cuda": the torch graph on the GPU (OpenVINO is for the CPU only).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     module = _pixels_module(model, mean, std)
     size = (int(input_size[0]), int(input_size[1]))
+    if device != "cpu":
+        run, kind = _torch_run(module, size, device)
+        return FeatureExtractor(run, kind, size)
     if backend in ("auto", "openvino"):
         try:
             return FeatureExtractor(_openvino_run(module, size), "openvino", size)
@@ -78,10 +83,10 @@ def feature_extractor(model, *, mean: Sequence[float], std: Sequence[float],
     return FeatureExtractor(run, kind, size)
 
 
-def _example(size: tuple[int, int]):
+def _example(size: tuple[int, int], device: str = "cpu"):
     import torch
 
-    return torch.zeros(2, *size, 3, dtype=torch.uint8)
+    return torch.zeros(2, *size, 3, dtype=torch.uint8, device=device)
 
 
 def _openvino_run(module, size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
@@ -107,23 +112,23 @@ def _openvino_run(module, size: tuple[int, int]) -> Callable[[np.ndarray], np.nd
     return run
 
 
-def _torch_run(module, size: tuple[int, int]) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+def _torch_run(module, size: tuple[int, int], device: str = "cpu") -> tuple[Callable[[np.ndarray], np.ndarray], str]:
     import torch
 
-    module = module.to(memory_format=torch.channels_last)
+    module = module.to(device=device, memory_format=torch.channels_last)
     traced: Any = module
     kind = "torch-eager"
     try:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            traced = torch.jit.freeze(torch.jit.trace(module, _example(size), check_trace=False))
+            traced = torch.jit.freeze(torch.jit.trace(module, _example(size, device), check_trace=False))
             kind = "torch-traced"
     except Exception:  # an architecture that does not trace: eager channels-last still helps
         traced = module
 
     def run(pixels: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return traced(torch.from_numpy(pixels)).float().numpy()
+            return traced(torch.from_numpy(pixels).to(device)).float().cpu().numpy()
 
     return run, kind
 
@@ -145,9 +150,9 @@ def pixel_transform(data_config: dict[str, Any]) -> Callable[[Any], np.ndarray]:
     return transform
 
 
-def extractor_for(loaded, backend: str = "auto") -> tuple[Callable[[Any], np.ndarray], FeatureExtractor]:
+def extractor_for(loaded, backend: str = "auto", device: str = "cpu") -> tuple[Callable[[Any], np.ndarray], FeatureExtractor]:
     """The pixel transform and feature extractor of a curation.models.LoadedModel."""
     config = loaded.data_config
     size = tuple(config["input_size"][1:])
     return pixel_transform(config), feature_extractor(
-        loaded.model, mean=config["mean"], std=config["std"], input_size=size, backend=backend)
+        loaded.model, mean=config["mean"], std=config["std"], input_size=size, backend=backend, device=device)

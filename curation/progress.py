@@ -23,3 +23,13 @@ def progress(items: Iterable[T], *, total: int | None = None, desc: str = "") ->
         tqdm(items, total=total, desc=desc, disable=not enabled, file=sys.stderr,
              mininterval=0.1 if interactive else 1.0, leave=interactive, dynamic_ncols=True)
     )
+
+
+def progress_bar(*, total: int, desc: str = ""):
+    """A bar updated by hand (`bar.update(n)`), for work whose results arrive in batches; a context manager."""
+    from tqdm.auto import tqdm
+
+    enabled = os.environ.get("CURATION_PROGRESS", "1") != "0"
+    interactive = sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr,
+                mininterval=0.1 if interactive else 1.0, leave=interactive, dynamic_ncols=True)

@@ -10,18 +10,18 @@ decodes nothing.
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from curation.atomic_files import atomic_path
 from curation.cache import ContentCache
+from curation.engine import current_engine, per_image
 from curation.errors import CurationError
 from curation.image_probe import DEFAULT_MAX_PIXELS, PROBE_VERSION, file_sha256, probe_image
 from curation.layout import SampleEntry
-from curation.progress import progress
 
 SAMPLE_COLUMNS = [
     "sample_id", "path", "split", "label", "size_bytes", "sha256", "pixel_hash",
@@ -53,16 +53,30 @@ def _check_unique(entries: list[SampleEntry]) -> None:
         seen.add(entry.path)
 
 
-def _hash_files(root: Path, entries: list[SampleEntry], workers: int, stats: ScanStats) -> list[tuple[str | None, int]]:
-    def hash_one(entry: SampleEntry) -> tuple[str | None, int]:
-        try:
-            return file_sha256(root / entry.path)
-        except OSError as exc:  # unreadable file (permissions, vanished): a row, not a crash
-            stats.unreadable_files.append(f"{entry.path}: {exc}")
-            return None, 0
+def _hash_one(path: Path) -> dict:
+    try:
+        sha, size = file_sha256(path)
+        return {"sha256": sha, "size": size}
+    except OSError as exc:  # unreadable file (permissions, vanished): a row, not a crash
+        return {"error": str(exc)}
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        return list(progress(pool.map(hash_one, entries), total=len(entries), desc="hashing files"))
+
+def _probe_one(path: Path, max_pixels: int) -> dict:
+    return probe_image(path, max_pixels=max_pixels)
+
+
+def _hash_files(root: Path, entries: list[SampleEntry], workers: int, stats: ScanStats) -> list[tuple[str | None, int]]:
+    task = per_image(_hash_one, desc="hashing files", fmt="json")
+    paths = [entry.path for entry in entries]
+    found = current_engine().map_images(task, root, paths, paths, workers=workers)
+    hashes = []
+    for path in paths:
+        if "sha256" in found[path]:
+            hashes.append((found[path]["sha256"], found[path]["size"]))
+        else:
+            stats.unreadable_files.append(f"{path}: {found[path]['error']}")
+            hashes.append((None, 0))
+    return hashes
 
 
 def build_sample_table(
@@ -79,15 +93,10 @@ def build_sample_table(
     hashes = _hash_files(root, entries, workers, stats)
     params = {"version": PROBE_VERSION, "max_pixels": max_pixels}
     known = cache.get_many(PROBE_KIND, params, [sha for sha, _ in hashes if sha])
-    to_probe = {sha: entry for entry, (sha, _) in zip(entries, hashes) if sha and sha not in known}
-
-    def probe_one(item: tuple[str, SampleEntry]) -> tuple[str, dict]:
-        sha, entry = item
-        return sha, probe_image(root / entry.path, max_pixels=max_pixels)
-
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        fresh = dict(progress(pool.map(probe_one, to_probe.items()), total=len(to_probe), desc="probing images"))
-    cache.put_many(PROBE_KIND, params, fresh)
+    to_probe = {sha: entry.path for entry, (sha, _) in zip(entries, hashes) if sha and sha not in known}
+    task = per_image(_probe_one, desc="probing images", fmt="json", max_pixels=max_pixels)
+    fresh = current_engine().map_images(task, root, list(to_probe), list(to_probe.values()), workers=workers,
+                                        sink=partial(cache.put_many, PROBE_KIND, params))
     known.update(fresh)
     stats.probed = len(fresh)
     stats.cached = len(entries) - len(fresh)

@@ -16,6 +16,7 @@ from curation.cache import ContentCache
 from curation.checks import get_check
 from curation.checks.base import CheckContext
 from curation.checks.integrity import IntegrityParams
+from curation.engine import add_engine_argument, use_engine
 from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
 from curation.integrity_report import print_scan_summary, write_integrity_report
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m curation.scan", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_arguments(parser)
+    add_engine_argument(parser)
     defaults = IntegrityParams()
     parser.add_argument("--min-side", type=int, default=defaults.min_side, help="smallest acceptable side in pixels")
     parser.add_argument("--max-aspect-ratio", type=float, default=defaults.max_aspect_ratio)
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     params = IntegrityParams(args.min_side, args.max_aspect_ratio, args.max_pixels)
-    with ContentCache(args.cache_dir) as cache:
+    with use_engine(args.engine), ContentCache(args.cache_dir) as cache:
         scanned = scan_from_args(args, cache, max_pixels=params.max_pixels)
         context = CheckContext(scanned.dataset.root, scanned.name, scanned.dataset.descriptor, cache)
         result = get_check("integrity")(scanned.table, params, context)

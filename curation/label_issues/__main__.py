@@ -18,6 +18,7 @@ import argparse
 import sys
 
 from curation.cache import ContentCache
+from curation.engine import add_engine_argument, use_engine
 from curation.checks.label_issues import check_result
 from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
 from curation.errors import CurationError
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m curation.label_issues", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_arguments(parser)
+    add_engine_argument(parser)
     defaults = LabelIssueParams()
     parser.add_argument("--from-folds", action="store_true",
                         help="use the training's out-of-fold probabilities (reports/<dataset>/training/oof.parquet)")
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         params.validate()
     except ValueError as exc:
         raise CurationError(str(exc)) from exc
-    with ContentCache(args.cache_dir) as cache:
+    with use_engine(args.engine), ContentCache(args.cache_dir) as cache:
         scanned = scan_from_args(args, cache)
         audit = audit_label_issues(scanned.table, scanned.dataset.root, cache=cache, params=params,
                                    report_dir=scanned.report_dir)

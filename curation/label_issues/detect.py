@@ -64,7 +64,12 @@ def datalab_issues(labels: list[str], features: np.ndarray, pred_probs: np.ndarr
 
     lab = Datalab(data={"label": list(labels)}, label_name="label", verbosity=0)
     kwargs = {"pred_probs": pred_probs} if pred_probs is not None else {}
-    lab.find_issues(features=features, issue_types={name: {} for name in issue_types}, **kwargs)
+    # n_jobs=1 for the label check too: its multiprocessing pool forks this process, and a fork of a
+    # process that runs other threads (a Ray driver's, torch's) can hang for good (seen in the tests)
+    options = {name: {} for name in issue_types}
+    if "label" in options:
+        options["label"] = {"clean_learning_kwargs": {"find_label_issues_kwargs": {"n_jobs": 1}}}
+    lab.find_issues(features=features, issue_types=options, **kwargs)
     issues = lab.get_issues()
     keep = [c for c in issues.columns if c.startswith("is_") or c.endswith("_score")] + \
            [c for c in ("predicted_label",) if c in issues.columns]

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from curation.cache import ContentCache
+from curation.engine import current_engine, per_image
 from curation.image_io import load_rgb
 from curation.progress import progress
 
@@ -67,10 +68,8 @@ def compute_thumbnails(table: pd.DataFrame, root: Path, *, cache: ContentCache, 
     known = cache.get_many(THUMB_KIND, params, readable["sha256"])
     todo = readable[~readable["sha256"].isin(known)].drop_duplicates("sha256")
     if len(todo):
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = pool.map(lambda p: _thumbnail(root / p), todo["path"])
-            fresh = {sha: t for sha, t in zip(todo["sha256"], progress(results, total=len(todo), desc="fade thumbnails"))
-                     if t is not None}
+        task = per_image(_thumbnail, desc="fade thumbnails", fmt="npy")
+        fresh = current_engine().map_images(task, root, todo["sha256"], todo["path"], workers=workers)
         cache.put_many(THUMB_KIND, params, fresh, fmt="npy")
         known.update(fresh)
     thumbs = np.zeros((len(table), THUMB_SIDE * THUMB_SIDE), dtype="uint8")

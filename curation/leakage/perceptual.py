@@ -7,17 +7,17 @@ of the bits; hashing the mirror as well lets a flipped copy match at a small dis
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from curation.cache import ContentCache
+from curation.engine import ImageTask, current_engine
 from curation.image_io import load_rgb
 from curation.leakage.canonical import trim_borders
-from curation.progress import progress
 
 HASH_KIND = "perceptual_hash"
 HASH_VERSION = 2  # 2: uniform borders trimmed first (canonical.trim_borders)
@@ -41,7 +41,11 @@ def _hasher(method: str):
     return {"phash": PHash, "dhash": DHash, "whash": WHash, "ahash": AHash}[method](verbose=False)
 
 
-def _hash_one(path: Path, hashers: dict) -> dict[str, list[str]] | None:
+def _hashers(methods: tuple[str, ...]) -> dict:
+    return {method: _hasher(method) for method in methods}
+
+
+def _hash_one(hashers: dict, path: Path) -> dict[str, list[str]] | None:
     from PIL import ImageOps
 
     try:
@@ -67,10 +71,8 @@ def compute_hashes(table: pd.DataFrame, root: Path, *, cache: ContentCache, meth
                 missing_methods.setdefault(sha, set()).add(method)
     todo = readable[readable["sha256"].isin(missing_methods)].drop_duplicates("sha256")
     if len(todo):
-        hashers = {method: _hasher(method) for method in methods}
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = pool.map(lambda path: _hash_one(root / path, hashers), todo["path"])
-            fresh = dict(zip(todo["sha256"], progress(results, total=len(todo), desc="perceptual hashes")))
+        task = ImageTask(desc="perceptual hashes", fmt="json", compute=_hash_one, setup=partial(_hashers, methods))
+        fresh = current_engine().map_images(task, root, todo["sha256"], todo["path"], workers=workers)
         for method in methods:
             values = {sha: value[method] for sha, value in fresh.items() if value is not None}
             cache.put_many(HASH_KIND, {"version": HASH_VERSION, "method": method}, values)

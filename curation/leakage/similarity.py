@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curation.engine import current_engine
 from curation.leakage.cell_index import CellIndex
 from curation.progress import progress
 
@@ -46,11 +47,16 @@ def build_index(vectors: np.ndarray, exact_limit: int, **cell_options):
     return index
 
 
+def index_kind(index) -> str:
+    """"flat" (exact), "ivf" (bounded cells) or what a sharded index says of its shards."""
+    return getattr(index, "kind", None) or ("ivf" if isinstance(index, CellIndex) else "flat")
+
+
 def search(index, queries: np.ndarray, k: int, own: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """k nearest neighbours of each query, best first; labels are -1 where fewer than k exist.
     own: the queries are the indexed vectors themselves, in their order."""
     k = min(k, index.ntotal)
-    if isinstance(index, CellIndex):
+    if isinstance(index, CellIndex) or getattr(index, "sharded", False):
         return index.search(queries, k, own=own)
     sims = np.empty((len(queries), k), dtype="float32")
     labels = np.empty((len(queries), k), dtype="int64")
@@ -73,8 +79,9 @@ def neighbour_pairs(vectors: np.ndarray, valid: np.ndarray, splits: list[str], *
     index, indexed = None, None
     for target, query in progress(jobs, desc="similarity search"):
         if target != indexed:  # jobs come grouped by target: each split's index is built once
-            index, indexed = build_index(vectors[members[target]], exact_limit), target
-            kinds[target] = "ivf" if isinstance(index, CellIndex) else "flat"
+            _close(index)
+            index, indexed = current_engine().build_index(vectors[members[target]], exact_limit), target
+            kinds[target] = index_kind(index)
         same = target == query
         sims, labels = search(index, vectors[members[query]], k + 1 if same else k, own=same)
         query_pos = np.repeat(members[query], labels.shape[1])
@@ -88,8 +95,14 @@ def neighbour_pairs(vectors: np.ndarray, valid: np.ndarray, splits: list[str], *
         found_sims.append(pair_sims)
         found_ranks.append(ranks[keep])
         _record_nearest(nearest_within if same else nearest_across, query_pos[keep], pair_sims)
+    _close(index)
     pairs, cosine, rank = _unique_pairs(found_pairs, found_sims, found_ranks)
     return NeighbourPairs(pairs, cosine, rank, nearest_within, nearest_across, kinds)
+
+
+def _close(index) -> None:
+    if hasattr(index, "close"):  # a sharded index frees its actors
+        index.close()
 
 
 def _record_nearest(nearest: np.ndarray, positions: np.ndarray, sims: np.ndarray) -> None:

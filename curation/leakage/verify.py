@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from curation.cache import ContentCache
+from curation.engine import current_engine, per_image
 from curation.image_io import load_rgb
 from curation.leakage.canonical import trim_borders
 from curation.progress import progress
@@ -110,10 +111,8 @@ def compute_keypoints(table: pd.DataFrame, root: Path, positions: np.ndarray, *,
     known = cache.get_many(KEYPOINT_KIND, params, rows["sha256"])
     todo = rows[~rows["sha256"].isin(known)].drop_duplicates("sha256")
     if len(todo):
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = pool.map(lambda p: _extract(root / p, n_features), todo["path"])
-            fresh = {sha: r for sha, r in zip(todo["sha256"], progress(results, total=len(todo), desc="keypoints"))
-                     if r is not None}
+        task = per_image(_extract, desc="keypoints", fmt="npy", n_features=n_features)
+        fresh = current_engine().map_images(task, root, todo["sha256"], todo["path"], workers=workers)
         cache.put_many(KEYPOINT_KIND, params, fresh, fmt="npy")
         known.update(fresh)
     direct: list = [None] * len(table)

@@ -35,7 +35,9 @@ def run_pipeline(config: RunConfig) -> RunResult:
     from curation.pipeline.report import write_run_report
     from curation.pipeline.stages import STAGE_LIST, RunContext
 
-    with ContentCache(config.cache_dir) as cache:
+    from curation.engine import use_engine
+
+    with use_engine(config.engine), ContentCache(config.cache_dir) as cache:
         started = time.perf_counter()
         scanned = scan_dataset(config.data, reports_dir=Path(config.reports_dir), cache=cache)
         ctx = RunContext(config, scanned, cache, {"table": table_fingerprint(scanned.table)})

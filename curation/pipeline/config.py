@@ -47,6 +47,7 @@ class RunConfig:
     train: TrainSettings = field(default_factory=TrainSettings)
     fail_on_leak: bool = False
     review_embeddings: bool = True
+    engine: str = "local"  # where per-image work runs: local or ray (curation.engine); results do not depend on it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
