@@ -11,7 +11,11 @@ search limit (50k) the index is exact (IndexFlatIP), above it the bounded-cell i
 Beside it, in the same run on the same vectors, what a FAISS user would write for the same jobs:
 IndexIVFFlat (FAISS's k-means and scan) with the same cells and probes, exact below the limit.
 
-Run: python bench/bench_search_scale.py [--sizes 10000,100000,1000000] [--methods ours,faiss] [--dim 128]
+`--methods ours,ray` puts the ray engine's sharded search (a Ray on this machine, one shard per
+thread: run it through scripts/loopback_only.sh) beside the one-process search; its memory is the
+driver's peak plus the peak of the Ray actors' summed resident memory.
+
+Run: python bench/bench_search_scale.py [--sizes 10000,100000,1000000] [--methods ours,faiss,ray] [--dim 128]
      [--exact-limit 0]
 """
 
@@ -48,9 +52,13 @@ def one(n: int, dim: int, threads: int, exact_limit: int, method: str) -> dict:
     params = LeakageParams()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     clock = time.perf_counter()
+    workers = RayMemory() if method == "ray" else None
     if method == "ours":
         found = neighbour_pairs(vectors, np.ones(n, dtype=bool), list(splits), k=params.neighbours,
                                 exact_limit=exact_limit, split_order=["train", "test"])
+        pairs, kinds = found.pairs, found.index_kind
+    elif method == "ray":
+        found = ray_pairs(vectors, splits, params.neighbours, exact_limit, threads)
         pairs, kinds = found.pairs, found.index_kind
     else:
         pairs, kinds = faiss_ivf_pairs(vectors, splits, params.neighbours, exact_limit)
@@ -61,11 +69,56 @@ def one(n: int, dim: int, threads: int, exact_limit: int, method: str) -> dict:
     planted_cos = np.einsum("ij,ij->i", vectors[planted], vectors[sources])
     sizes = {"train": int(n * 0.85), "test": n - int(n * 0.85)}
     probes = {split: cell_layout(size)[1] for split, size in sizes.items() if kinds.get(split) == "ivf"}
+    if workers is not None:  # the shards live in Ray's worker processes: their peak memory counts too
+        peak += workers.stop() * 1024
     return {"method": method, "n": n, "dim": dim, "threads": threads, "index": kinds, "probes": probes,
             "seconds": round(seconds, 2),
             "peak_rss_mb": round(peak / 1024, 1), "rss_before_search_mb": round(before / 1024, 1),
             "vectors_mb": round(vectors.nbytes / 2**20, 1), "pairs": len(pairs),
             "planted_recall": round(float(recall), 4), "planted_cosine_median": round(float(np.median(planted_cos)), 3)}
+
+
+def ray_pairs(vectors, splits, k: int, exact_limit: int, workers: int):
+    """The audit's search on the ray engine: a Ray on this machine with `workers` CPUs, each split of
+    at least curation.engine.ray_engine.SHARD_MIN_VECTORS indexed in one shard per CPU."""
+    import numpy as np
+    import ray
+
+    from curation.engine import use_engine
+    from curation.engine.ray_engine import RayEngine
+    from curation.leakage.similarity import neighbour_pairs
+
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    with use_engine(RayEngine()):
+        return neighbour_pairs(vectors, np.ones(len(vectors), dtype=bool), list(splits), k=k,
+                               exact_limit=exact_limit, split_order=["train", "test"])
+
+
+class RayMemory:
+    """Peak of the summed resident memory (MB) of Ray's actor processes, sampled every 0.2 s."""
+
+    def __init__(self):
+        import threading
+
+        self.peak_mb, self._done = 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        import psutil
+
+        while not self._done.wait(0.2):
+            total = 0
+            for proc in psutil.process_iter(["cmdline", "memory_info"]):
+                cmd = " ".join(proc.info["cmdline"] or [])
+                if cmd.startswith("ray::") and proc.info["memory_info"]:
+                    total += proc.info["memory_info"].rss
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.peak_mb
 
 
 def faiss_ivf_pairs(vectors, splits, k: int, exact_limit: int):
@@ -107,7 +160,8 @@ def main() -> None:
     parser.add_argument("--exact-limit", type=int, default=None,
                         help="largest split searched exactly (default: the audit's, 50,000)")
     parser.add_argument("--methods", default="ours,faiss",
-                        help="ours (the audit's search), faiss (IndexIVFFlat, same cells and probes)")
+                        help="ours (the audit's search), ray (the same, sharded over Ray actors, one per thread), "
+                             "faiss (IndexIVFFlat, same cells and probes)")
     parser.add_argument("--method", default="ours", help=argparse.SUPPRESS)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
