@@ -10,11 +10,13 @@ STAMP="$VENV/.installed"
 WANT="$(cat requirements/*.txt pyproject.toml scripts/install.sh | sha256sum | cut -d' ' -f1)"
 
 install_system_packages() {
-  command -v chromium >/dev/null 2>&1 && return 0
-  echo "install: Chromium (Debian packages chromium, chromium-driver) for the browser tests" >&2
+  # chromium for the browser tests; ip and unshare for the tests' loopback-only namespace
+  command -v chromium >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 \
+    && return 0
+  echo "install: Debian packages chromium, chromium-driver, iproute2, util-linux for the tests" >&2
   local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver iproute2 util-linux >/dev/null
 }
 
 install_python_packages() {
