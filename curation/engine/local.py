@@ -24,7 +24,7 @@ class LocalEngine:
             batches = [range(i, min(i + task.local_batch, len(paths))) for i in range(0, len(paths), task.local_batch)]
             values: list[Any] = []
             for batch in progress(batches, desc=task.desc):
-                values.extend(task.batch(state, [root / paths[i] for i in batch]))
+                values.extend(task.run_many(state, [root / paths[i] for i in batch]))
         else:
             with ThreadPoolExecutor(max(1, workers)) as pool:
                 results = pool.map(lambda path: task.compute(state, root / path), paths)

@@ -61,11 +61,7 @@ class _TaskActor:
         self.state = task.setup()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        paths = [Path(p) for p in batch["path"]]
-        if self.task.batch is not None:
-            values = [v for i in range(0, len(paths), self.chunk) for v in self.task.batch(self.state, paths[i : i + self.chunk])]
-        else:
-            values = [self.task.compute(self.state, path) for path in paths]
+        values = self.task.run_many(self.state, [Path(p) for p in batch["path"]], self.chunk)
         return {"key": batch["key"],
                 "found": np.array([v is not None for v in values]),
                 "value": np.array([_encode(v, self.fmt) if v is not None else b"" for v in values], dtype=object)}

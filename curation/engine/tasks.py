@@ -34,10 +34,12 @@ class ImageTask:
     gpu_batch: int = 256  # images per Ray batch on a GPU actor
     uses_gpu: bool = False  # a model that may run on a GPU actor when the cluster has GPUs
 
-    def run_many(self, state: Any, paths: list[Path]) -> list[Any]:
+    def run_many(self, state: Any, paths: list[Path], chunk: int | None = None) -> list[Any]:
+        """One value per path: `batch` over chunks of `chunk` images (default local_batch), else `compute`."""
         if self.batch is not None:
-            return [value for start in range(0, len(paths), self.local_batch)
-                    for value in self.batch(state, paths[start : start + self.local_batch])]
+            chunk = chunk or self.local_batch
+            return [value for start in range(0, len(paths), chunk)
+                    for value in self.batch(state, paths[start : start + chunk])]
         return [self.compute(state, path) for path in paths]
 
 
