@@ -301,3 +301,36 @@ def test_every_cli_has_help(module, capsys):
         importlib.import_module(module).main(["--help"])
     assert exit_info.value.code == 0
     assert "reports/<dataset>/training" in capsys.readouterr().out
+
+
+def test_robustness_scores_the_model_on_shifted_copies_beside_the_plain_images(trained, tmp_path):
+    from training.export import load_exported, read_metadata
+    from training.figures import shift_accuracy_figure_pixels
+    from training.robustness import measure_robustness
+
+    scanned, run, cache = trained
+    out = run.model_path.parent
+    learn, metadata = load_exported(out), read_metadata(out)
+    result = measure_robustness(learn, metadata, scanned.table, scanned.dataset.root, cache=cache,
+                                out_dir=tmp_path / "shift", shifts=["blur", "elsewhere"])
+    figures = result.figures
+    assert list(figures) == ["plain", "blur", "elsewhere"]
+    # plain: the 12 readable test images, scored as the evaluation scored them
+    evaluated = json.loads((out / "metrics.json").read_text())["splits"]["test"]["full"]
+    assert figures["plain"]["n"] == 12 and figures["plain"]["accuracy"] == pytest.approx(evaluated["accuracy"])
+    written = pd.read_csv(tmp_path / "shift" / "predictions.csv")
+    for shift in ("blur", "elsewhere"):
+        part = written[written["shift"] == shift]
+        assert len(part) == 12 and figures[shift]["n"] == 12
+        assert figures[shift]["accuracy"] == pytest.approx(part["correct"].astype(bool).mean())
+        assert figures[shift]["drop"] == pytest.approx(figures["plain"]["accuracy"] - figures[shift]["accuracy"])
+        low, high = figures[shift]["accuracy_ci95"]
+        assert low <= figures[shift]["accuracy"] <= high
+    assert figures["blur"]["changed"] == 12
+    assert len(list((tmp_path / "shift" / "images" / "elsewhere").rglob("*.png"))) == 12
+    _assert_real_figure(tmp_path / "shift" / "accuracy.png", shift_accuracy_figure_pixels())
+    with Image.open(tmp_path / "shift" / "examples.png") as examples:
+        assert np.asarray(examples.convert("L"), dtype=float).std() > 10
+    saved = json.loads((tmp_path / "shift" / "robustness.json").read_text())
+    assert saved["shifts"]["elsewhere"]["accuracy"] == pytest.approx(figures["elsewhere"]["accuracy"])
+    assert "largest drop" in (tmp_path / "shift" / "summary.md").read_text()

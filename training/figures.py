@@ -80,6 +80,68 @@ def plot_top_losses(rows: pd.DataFrame, root: Path, path: Path, *, title: str, c
     return _save(figure, path)
 
 
+def shift_accuracy_figure_pixels() -> tuple[int, int]:
+    return (8 * DPI, 4 * DPI)
+
+
+def plot_shift_accuracy(figures: dict, path: Path, *, title: str) -> Path:
+    """Accuracy per image set (plain first, then each shift) with its 95 % interval; plain as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(figures)
+    accuracy = np.array([figures[n]["accuracy"] or 0.0 for n in names])
+    low = np.array([(figures[n]["accuracy_ci95"] or [0, 0])[0] for n in names])
+    high = np.array([(figures[n]["accuracy_ci95"] or [0, 0])[1] for n in names])
+    width, height = shift_accuracy_figure_pixels()
+    figure, axes = plt.subplots(figsize=(width / DPI, height / DPI), dpi=DPI)
+    colours = ["#4c72b0"] + ["#dd8452"] * (len(names) - 1)
+    axes.bar(range(len(names)), accuracy, yerr=[accuracy - low, high - accuracy], color=colours, capsize=4)
+    axes.axhline(accuracy[0], color="#4c72b0", linestyle="--", linewidth=1)
+    for i, value in enumerate(accuracy):
+        axes.text(i, 0.02, f"{value:.0%}", ha="center", va="bottom", color="white", fontsize=9)
+    axes.set_xticks(range(len(names)), names, rotation=20)
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("accuracy (95% interval)")
+    axes.set_title(title, fontsize=10)
+    figure.subplots_adjust(left=0.1, right=0.98, bottom=0.2, top=0.9)
+    return _save(figure, path)
+
+
+def plot_shift_examples(predictions: pd.DataFrame, root: Path, images: Path, path: Path, *, rows: int = 4) -> Path:
+    """The first `rows` plain images (from `root`) and their shifted copies (from `images`), one column
+    per shift, each titled with the model's answer; wrong answers in red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shifts = [s for s in predictions["shift"].unique() if s != "plain"]
+    plain = predictions[predictions["shift"] == "plain"].head(rows)
+    by_key = {(row.shift, row.path): row for row in predictions.itertuples()}
+    figure, grid = plt.subplots(max(1, len(plain)), len(shifts) + 1, dpi=DPI, squeeze=False,
+                                figsize=(1.6 * (len(shifts) + 1), 1.9 * max(1, len(plain))))
+    for axes in grid.flat:
+        axes.axis("off")
+    for r, row in enumerate(plain.itertuples()):
+        stem = Path(row.path).with_suffix("").as_posix().replace("/", "__")
+        cells = [("plain", root / row.path, row)]
+        cells += [(shift, images / f"{shift}/{row.label}/{stem}.png", by_key.get((shift, f"{shift}/{row.label}/{stem}.png")))
+                  for shift in shifts]
+        for axes, (name, file, found) in zip(grid[r], cells):
+            if found is None:
+                continue
+            try:
+                axes.imshow(load_rgb(file))
+            except Exception:  # noqa: BLE001 - a file gone since: its cell stays blank, its title stays
+                pass
+            axes.set_title(f"{name}\n{found.predicted}", fontsize=7, color="black" if bool(found.correct) else "red")
+    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9, wspace=0.05, hspace=0.4)
+    return _save(figure, path)
+
+
 def _save(figure, path: Path) -> Path:
     import matplotlib.pyplot as plt
 

@@ -1,0 +1,61 @@
+"""The shift proxy's images (training.shift): made deterministically from real shoes photos, each
+shift changes the picture the way it says, and a background is only replaced where it is plain."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.shift import SHIFTS, foreground_mask, shift_image
+
+
+@pytest.fixture(scope="module")
+def shoe_bytes(shoes_root) -> bytes:
+    """A real product shot on a plain white background (a Converse, test split)."""
+    return (shoes_root / "test" / "converse" / "12.jpg").read_bytes()
+
+
+def _pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype="float32")
+
+
+@pytest.mark.parametrize("shift", sorted(SHIFTS))
+def test_a_shift_is_the_same_picture_every_time_and_another_with_another_seed(shoe_bytes, shift):
+    first, again = shift_image(shoe_bytes, shift), shift_image(shoe_bytes, shift)
+    assert np.array_equal(_pixels(first.image), _pixels(again.image))
+    original = _pixels(Image.open(io.BytesIO(shoe_bytes)))
+    assert first.image.size == (original.shape[1], original.shape[0])
+    assert np.abs(_pixels(first.image) - original).mean() > 2  # the picture really changed
+    other_seed = shift_image(shoe_bytes, shift, seed=1)
+    assert not np.array_equal(_pixels(other_seed.image), _pixels(first.image))
+
+
+def test_a_new_background_replaces_the_studio_white_and_keeps_the_shoe(shoe_bytes):
+    original = Image.open(io.BytesIO(shoe_bytes)).convert("RGB")
+    mask = foreground_mask(original)
+    assert mask is not None and 0.1 < mask.mean() < 0.9
+    placed = shift_image(shoe_bytes, "background")
+    assert placed.changed
+    before, after = _pixels(original), _pixels(placed.image)
+    shoe, backdrop = mask > 0.99, mask < 0.01
+    assert np.abs(after - before)[shoe].mean() < 2  # the shoe's own pixels stay
+    assert np.abs(after - before)[backdrop].mean() > 40  # the white studio background is gone
+    assert after[backdrop].std() > 10  # replaced by a photo, not a flat colour
+
+
+def test_a_photo_without_a_plain_background_keeps_its_own(tmp_path):
+    import skimage.data
+
+    buffer = io.BytesIO()
+    Image.fromarray(skimage.data.coffee()).save(buffer, format="JPEG", quality=95)
+    kept = shift_image(buffer.getvalue(), "background")
+    assert not kept.changed
+    assert np.abs(_pixels(kept.image) - _pixels(Image.open(io.BytesIO(buffer.getvalue())))).max() == 0
+
+
+def test_an_unknown_shift_is_refused(shoe_bytes):
+    with pytest.raises(ValueError, match="shift must be one of"):
+        shift_image(shoe_bytes, "fog")
