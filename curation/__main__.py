@@ -63,6 +63,8 @@ def build_run_parser() -> argparse.ArgumentParser:
     train.add_argument("--valid-split", help="split monitored while training (default: valid if present)")
     train.add_argument("--folds", type=int, help="K fold models for out-of-fold label checks (default 0: fast path)")
     train.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    train.add_argument("--time-budget", type=float, metavar="MIN",
+                       help=f"minutes for the fit; fewer epochs where they would not fit (default {defaults.time_budget})")
     return parser
 
 
@@ -81,7 +83,8 @@ def run_main(argv: list[str] | None = None) -> int:
                  "stages": parse_stages(args.stages) if args.stages else None,
                  "fail_on_leak": args.fail_on_leak, "review_embeddings": args.review_embeddings, "engine": args.engine}
     train = {k: getattr(args, k) for k in ("arch", "weights", "image_size", "epochs", "frozen_epochs", "frozen_stages",
-                                           "batch_size", "lr", "lr_mult", "valid_split", "folds", "threads")}
+                                           "batch_size", "lr", "lr_mult", "valid_split", "folds", "threads",
+                                           "time_budget")}
     result = run_pipeline(resolve_config(config_file, overrides, train))
     print(f"ran: {', '.join(result.ran) or 'nothing'}; reused: {', '.join(result.reused) or 'nothing'}")
     print(f"report: {result.report}")

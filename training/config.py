@@ -61,6 +61,9 @@ class TrainConfig:
     # > 0: cross-entropy against labels smoothed by this much (fastai's LabelSmoothingCrossEntropy)
     label_smoothing: float = 0.0
     select_best: bool = True  # keep the epoch with the lowest validation error (SaveModelCallback)
+    # > 0: minutes for the whole fit; the unfrozen epochs are cut to what fits on this machine
+    # (training.time_budget), never raised above `epochs`. 0: exactly `epochs`.
+    time_budget: float = 0.0
     seed: int = 42
     threads: int = 0  # torch threads; 0: every core this process may use
     # The split monitored during training and used to keep the best epoch: "auto" is the split named
@@ -83,6 +86,8 @@ class TrainConfig:
             raise ValueError(f"average_epochs must not be negative, not {self.average_epochs}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
+        if self.time_budget < 0:
+            raise ValueError(f"time_budget must not be negative, not {self.time_budget}")
         if self.lr_mult < 1:
             raise ValueError(f"lr_mult must be at least 1, not {self.lr_mult}")
 

@@ -71,6 +71,7 @@ def model_metadata(fit: FitResult, config: TrainConfig, train_rows: pd.DataFrame
             "threads": config.resolved_threads(),
             "device": fit.device,
         },
+        "schedule": fit.schedule,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "fastai": fastai.__version__,
                      "timm": timm.__version__},
     }

@@ -24,6 +24,7 @@ from curation.errors import CurationError, WeightsNotFound
 from training.config import TrainConfig
 from training.data import class_names, make_dataloaders, resized_images
 from training.layer_freeze import freeze_early_stages, keep_norm_statistics_callback
+from training.time_budget import epochs_within, step_seconds
 from training.weight_average import weight_average_callback
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class FitResult:
     selected_epoch: int | None  # index into history of the weights kept (None: the last)
     seconds: float
     device: str
+    schedule: dict | None = None  # the time budget's decision (training.time_budget), when one was set
 
 
 def resolve_backbone(config: TrainConfig) -> Backbone:
@@ -206,25 +208,45 @@ def fit_learner(
     select = config.select_best and len(valid_rows) > 0
     tracker = SaveModelCallback(monitor="error_rate", comp=np.less, fname=BEST_CHECKPOINT, reset_on_fit=False)
     started = time.perf_counter()
+    epochs, schedule, frozen_step = config.epochs, None, None
     if frozen:
         learn.freeze()
         _keep_early_stages(learn, config)  # fastai's freeze trains batch norm everywhere; these keep theirs
         learn.fit_one_cycle(frozen, slice(config.lr), pct_start=0.99,
                             cbs=[*per_fit, EpochLog("frozen"), *([tracker] if select else [])])
-    if config.epochs:
+        if config.time_budget and epochs:
+            frozen_step = step_seconds(learn)
+    if epochs:
         learn.unfreeze()
         if pretrained:
             _keep_early_stages(learn, config)
+        if config.time_budget:
+            schedule = _budgeted_schedule(learn, config, history, frozen_step, time.perf_counter() - started)
+            epochs = schedule.epochs
+            log.info("time budget %.1f min: %s", config.time_budget, schedule.reason)
         lr = slice(config.lr / 2 / config.lr_mult, config.lr / 2) if pretrained else config.lr
         averaging = [weight_average_callback(config.average_epochs)] if config.average_epochs else []
         phase = EpochLog("unfrozen" if pretrained else "scratch")
-        learn.fit_one_cycle(config.epochs, lr, cbs=[*per_fit, *averaging, phase, *([tracker] if select else [])])
+        learn.fit_one_cycle(epochs, lr, cbs=[*per_fit, *averaging, phase, *([tracker] if select else [])])
     seconds = time.perf_counter() - started
     selected = _selected_epoch(history) if select else None
     _remove_checkpoints(out_dir / "checkpoints")
     if _on_gpu():
         learn.to_fp32()  # an exported model should load anywhere
-    return FitResult(learn, classes, backbone, history, selected, seconds, "cuda" if _on_gpu() else "cpu")
+    return FitResult(learn, classes, backbone, history, selected, seconds, "cuda" if _on_gpu() else "cpu",
+                     schedule.to_dict() if schedule else None)
+
+
+def _budgeted_schedule(learn, config: TrainConfig, history: list[dict], frozen_step: float | None, spent_s: float):
+    """The unfrozen epochs that fit: the frozen epoch's time scaled by what an unfrozen step costs
+    against a frozen one; without a frozen epoch, the unfrozen step times the batches, plus a tenth
+    for validation."""
+    unfrozen_step = step_seconds(learn)
+    if frozen_step and history:
+        epoch_s = history[-1]["seconds"] * unfrozen_step / frozen_step
+    else:
+        epoch_s = unfrozen_step * len(learn.dls.train) * 1.1
+    return epochs_within(config.time_budget * 60, spent_s, epoch_s, config.epochs)
 
 
 def _keep_early_stages(learn, config: TrainConfig) -> None:

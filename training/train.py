@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "validate and export it (0: off)")
     parser.add_argument("--label-smoothing", type=float, default=d.label_smoothing,
                         help="train against labels smoothed by this much (0: plain cross-entropy)")
+    parser.add_argument("--time-budget", type=float, default=d.time_budget, metavar="MIN",
+                        help="minutes for the fit: the frozen epoch is timed and the unfrozen epochs cut to what "
+                             "fits on this machine, never above --epochs (0: exactly --epochs)")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: all cores; 1 is steadier when other work shares the cores)")
@@ -87,7 +90,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                            weight_decay=args.weight_decay, augment=augment, select_best=args.select_best,
                            average_epochs=args.average_epochs, frozen_stages=args.frozen_stages,
                            norm_statistics=args.norm_statistics,
-                           label_smoothing=args.label_smoothing, seed=args.seed, threads=args.threads, valid_split=args.valid_split)
+                           label_smoothing=args.label_smoothing, time_budget=args.time_budget, seed=args.seed, threads=args.threads, valid_split=args.valid_split)
     except ValueError as exc:
         from curation.errors import CurationError
 
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {meta['arch']}, weights from {meta['weights_source']}, {meta['image_size']} px, "
           f"{len(run.fit.history)} epochs in {meta['timing']['total_seconds']:.0f} s "
           f"({meta['timing']['seconds_per_epoch']} s/epoch, {meta['timing']['threads']} threads, {meta['timing']['device']})")
+    if run.fit.schedule:
+        print(f"time budget {config.time_budget:g} min: {run.fit.schedule['reason']}")
     if run.fit.selected_epoch is not None:
         print(f"kept epoch {meta['selected_epoch']} (lowest error on {meta['validation']['split']})")
     if len(run.excluded):

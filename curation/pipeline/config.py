@@ -32,6 +32,10 @@ class TrainSettings:
     lr: float = 3e-3  # with lr_mult 10 (bench/RESULTS.md)
     lr_mult: float = 10.0
     valid_split: str = "auto"
+    # Minutes for the fit (training.time_budget): the unfrozen epochs are cut to what fits on this CPU,
+    # so that the cold run stays within 20 minutes on a 2-core host without AVX-512 (about 80 s an
+    # epoch there, against 37-55 s with it); 0: always the 14.
+    time_budget: float = 15.0
     folds: int = 0  # K fold models for out-of-fold probabilities (0: labels use the fast path)
     tta: int = 4
     seed: int = 42

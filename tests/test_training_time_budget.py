@@ -1,0 +1,64 @@
+"""The time budget: fewer unfrozen epochs where an epoch is slower, the recipe's count where they
+fit, and a real (tiny) run that records and follows the schedule it chose."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from training.time_budget import EXPORT_RESERVE_S, epochs_within, step_seconds
+
+
+def test_a_slower_epoch_gets_fewer_epochs_and_a_fast_one_the_recipes():
+    budget, spent = 15 * 60, 60.0  # a 15-minute fit after a 60 s frozen epoch
+    fast = epochs_within(budget, spent, epoch_s=37, max_epochs=14)  # an AVX-512 host's epoch
+    slow = epochs_within(budget, spent, epoch_s=80, max_epochs=14)  # an AVX2-only host's
+    assert fast.epochs == 14 and "fit" in fast.reason
+    assert slow.epochs == int((budget - spent - EXPORT_RESERVE_S) // 80) == 10
+    assert "10 of the recipe's 14" in slow.reason
+    hopeless = epochs_within(budget, spent, epoch_s=2000, max_epochs=14)
+    assert hopeless.epochs == 1 and "over the budget" in hopeless.reason
+    assert slow.to_dict()["epoch_s"] == 80.0
+
+
+def test_measuring_a_step_leaves_weights_statistics_and_gradients_as_they_were(tmp_path, small_shoes, cache):
+    import torch
+
+    from curation.dataset_scan import scan_dataset
+    from training.config import TrainConfig
+    from training.data import make_dataloaders, resized_images
+    from training.learner import build_learner, resolve_backbone
+
+    scanned = scan_dataset(small_shoes, reports_dir=tmp_path / "reports", cache=cache)
+    rows = scanned.table[scanned.table["split"] == "train"]
+    config = TrainConfig(arch="tf_efficientnet_lite0", image_size=64, batch_size=8, threads=1)
+    backbone = resolve_backbone(config)
+    images = resized_images(rows, small_shoes, cache=cache, size=64)
+    dls = make_dataloaders(rows, rows.iloc[:0], images, sorted(rows["label"].unique()), config,
+                           mean=backbone.mean, std=backbone.std)
+    learn = build_learner(dls, sorted(rows["label"].unique()), config, backbone, tmp_path)
+    before = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    seconds = step_seconds(learn)
+    assert seconds > 0
+    after = learn.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running means included
+    assert all(p.grad is None for p in learn.model.parameters())
+
+
+def test_a_budgeted_run_records_its_schedule_and_trains_that_many_epochs(tmp_path, small_shoes, cache):
+    from curation.dataset_scan import scan_dataset
+    from training.config import TrainConfig
+    from training.pipeline import train_dataset
+
+    scanned = scan_dataset(small_shoes, reports_dir=tmp_path / "reports", cache=cache)
+    # a 33 s budget leaves at most 3 s after its 30 s reserve: far fewer than 50 epochs of even this tiny model
+    config = TrainConfig(arch="tf_efficientnet_lite0", image_size=64, epochs=50, frozen_epochs=1, threads=1,
+                         batch_size=16, valid_split="test", time_budget=0.55)
+    run = train_dataset(scanned, config, cache=cache, evaluate=False)
+    schedule = json.loads(run.model_path.with_name("model.json").read_text())["schedule"]
+    assert 1 <= schedule["epochs"] < 50 and schedule["max_epochs"] == 50
+    assert len(run.fit.history) == 1 + schedule["epochs"]
+    again = epochs_within(schedule["budget_s"], schedule["spent_s"], schedule["epoch_s"], 50)
+    assert again.epochs == schedule["epochs"]
+    assert schedule["budget_s"] == pytest.approx(33.0)
