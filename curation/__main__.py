@@ -27,6 +27,7 @@ COMMANDS = {
     "review": "curation.review.__main__",
     "train": "training.train",
     "evaluate": "training.evaluate",
+    "robustness": "training.robustness",
     "doctor": "curation.doctor",
 }
 

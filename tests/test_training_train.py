@@ -293,7 +293,7 @@ def test_train_cli_rejects_a_missing_validation_split(tmp_path, small_shoes, cap
     assert "no split named 'holdout'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("module", ["training.train", "training.evaluate"])
+@pytest.mark.parametrize("module", ["training.train", "training.evaluate", "training.robustness"])
 def test_every_cli_has_help(module, capsys):
     import importlib
 
