@@ -38,8 +38,12 @@ def _free_port() -> int:
 
 
 def _ray(*args: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    subprocess.run([RAY, *args], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+    # Ray 2.60 turns token authentication on in a head that finds a token (~/.ray/auth_token, which a
+    # first local ray.init() writes), and then nothing without it joins: this loopback-only cluster
+    # opts out, as Ray's message says to.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_AUTH_MODE": "disabled"}
+    done = subprocess.run([RAY, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 0, f"ray {' '.join(args)} failed:\n{done.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="module")
