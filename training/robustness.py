@@ -2,7 +2,7 @@
 shifts (training.shift), beside its accuracy on the plain images.
 
 The shifted images are written once per (image, shift, seed) under
-reports/<dataset>/training/shift/images/<shift>/<label>/ and read through the same sample table and
+reports/<dataset>/training/shift/images/v<version>-seed<seed>/<shift>/<label>/ and read through the same sample table and
 resized-image cache as every evaluation, so the plain figure equals training.evaluate's. For each
 shift: accuracy with its 95 % Wilson interval, the drop from plain, and how many images the shift
 really changed (a photo without a plain background gets no new background).
@@ -25,7 +25,7 @@ from curation.layout import SampleEntry
 from curation.report_files import format_table, write_json, write_text_atomic
 from training.metrics import classification_metrics
 from training.predict import predict_rows, prediction_frame
-from training.shift import SHIFTS, shift_image
+from training.shift import SHIFT_VERSION, SHIFTS, shift_image
 
 PLAIN = "plain"
 SHIFT_DIR = "shift"
@@ -71,7 +71,7 @@ def measure_robustness(learn, metadata: dict, table: pd.DataFrame, root: Path, *
     if rows.empty:
         raise CurationError(f"split {split!r} has no readable image of a class the model knows")
     rows = rows.reset_index(drop=True)
-    images = out_dir / "images"
+    images = out_dir / "images" / f"v{SHIFT_VERSION}-seed{seed}"
     entries, changed = write_shifted(rows, root, images, shifts, seed)
     shifted, _ = build_sample_table(images, entries, cache=cache)
     frames = [_predicted(learn, rows, root, cache, metadata, classes).assign(shift=PLAIN)]
