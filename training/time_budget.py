@@ -31,7 +31,7 @@ class Schedule:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return asdict(self)  # unrounded: the choice can be recomputed from what model.json says
 
 
 def epochs_within(budget_s: float, spent_s: float, epoch_s: float, max_epochs: int,
