@@ -59,3 +59,20 @@ def test_a_photo_without_a_plain_background_keeps_its_own(tmp_path):
 def test_an_unknown_shift_is_refused(shoe_bytes):
     with pytest.raises(ValueError, match="shift must be one of"):
         shift_image(shoe_bytes, "fog")
+
+
+def test_the_degrade_augmentation_blurs_or_recompresses_training_images_only(shoe_bytes):
+    import random
+
+    from fastai.vision.core import PILImage
+
+    from training.degrade import PhotoDegrade
+
+    image = PILImage.create(shoe_bytes)
+    always = PhotoDegrade(p=1.0)
+    random.seed(0)
+    changed = [always(image, split_idx=0) for _ in range(6)]
+    assert all(isinstance(c, PILImage) and c.size == image.size for c in changed)
+    assert all(np.abs(_pixels(c) - _pixels(image)).mean() > 0.5 for c in changed)
+    assert np.array_equal(_pixels(always(image, split_idx=1)), _pixels(image))  # validation: untouched
+    assert np.array_equal(_pixels(PhotoDegrade(p=0.0)(image, split_idx=0)), _pixels(image))

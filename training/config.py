@@ -27,9 +27,11 @@ class AugmentConfig:
     crop_min_scale: float = 0.75
     flip: bool = True
     max_lighting: float = 0.2
+    degrade: float = 0.0  # probability of a blur or heavy-JPEG copy in training (training.degrade); 0: off
 
     def enabled(self) -> bool:
-        return bool(self.max_rotate or self.min_zoom != 1 or self.max_zoom != 1 or self.flip or self.max_lighting)
+        return bool(self.max_rotate or self.min_zoom != 1 or self.max_zoom != 1 or self.flip or self.max_lighting
+                    or self.degrade)
 
 
 @dataclass

@@ -97,10 +97,15 @@ def class_names(train_rows: pd.DataFrame) -> list[str]:
 def item_transforms(config: TrainConfig) -> list:
     from fastai.vision.augment import RandomResizedCrop, Resize, ResizeMethod
 
+    degrade = []
+    if config.augment.degrade > 0:
+        from training.degrade import PhotoDegrade
+
+        degrade = [PhotoDegrade(p=config.augment.degrade)]
     if config.augment.crop_min_scale > 0:
-        return [RandomResizedCrop(config.image_size, min_scale=config.augment.crop_min_scale)]
+        return [*degrade, RandomResizedCrop(config.image_size, min_scale=config.augment.crop_min_scale)]
     method = {"squish": ResizeMethod.Squish, "crop": ResizeMethod.Crop, "pad": ResizeMethod.Pad}[config.resize_method]
-    return [Resize(config.image_size, method=method)]
+    return [*degrade, Resize(config.image_size, method=method)]
 
 
 def batch_transforms(config: TrainConfig, mean, std) -> list:
