@@ -169,16 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from curation.cli import scan_from_args
-    from training.export import load_exported, read_metadata, training_dir
+    from training.export import load_trained
 
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     with ContentCache(args.cache_dir) as cache:
         scanned = scan_from_args(args, cache)
-        model_dir = args.model_dir or training_dir(scanned.report_dir)
-        metadata = read_metadata(model_dir)
-        learn = load_exported(model_dir)
+        model_dir, metadata, learn = load_trained(args.model_dir, scanned.report_dir)
         evaluation = evaluate_model(learn, metadata, scanned.table, scanned.dataset.root, cache=cache,
                                     out_dir=model_dir, report_dir=scanned.report_dir, tta=args.tta)
     print_evaluation(evaluation, stream=sys.stdout)

@@ -92,6 +92,12 @@ def read_metadata(out_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def load_trained(model_dir: Path | None, report_dir: Path) -> tuple[Path, dict[str, Any], Any]:
+    """The model folder (`model_dir`, or the dataset's training folder), its model.json and its learner."""
+    model_dir = model_dir or training_dir(report_dir)
+    return model_dir, read_metadata(model_dir), load_exported(model_dir)
+
+
 def load_exported(out_dir: Path):
     """The exported learner, on the CPU unless a GPU exists. Unpickles model.pkl: trusted files only."""
     import torch

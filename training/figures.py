@@ -118,6 +118,8 @@ def plot_shift_examples(predictions: pd.DataFrame, root: Path, images: Path, pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from training.shift import shifted_path
+
     shifts = [s for s in predictions["shift"].unique() if s != "plain"]
     plain = predictions[predictions["shift"] == "plain"].head(rows)
     by_key = {(row.shift, row.path): row for row in predictions.itertuples()}
@@ -126,10 +128,10 @@ def plot_shift_examples(predictions: pd.DataFrame, root: Path, images: Path, pat
     for axes in grid.flat:
         axes.axis("off")
     for r, row in enumerate(plain.itertuples()):
-        stem = Path(row.path).with_suffix("").as_posix().replace("/", "__")
         cells = [("plain", root / row.path, row)]
-        cells += [(shift, images / f"{shift}/{row.label}/{stem}.png", by_key.get((shift, f"{shift}/{row.label}/{stem}.png")))
-                  for shift in shifts]
+        for shift in shifts:
+            relative = shifted_path(shift, row.label, row.path)
+            cells.append((shift, images / relative, by_key.get((shift, relative))))
         for axes, (name, file, found) in zip(grid[r], cells):
             if found is None:
                 continue

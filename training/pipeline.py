@@ -76,7 +76,7 @@ def train_dataset(scanned: ScannedDataset, config: TrainConfig, *, cache: Conten
     if folds:
         # the fold models train the schedule the budget gave the main model, not a budget each
         fold_config = replace(config, time_budget=0.0,
-                                          epochs=fit.schedule["epochs"] if fit.schedule else config.epochs)
+                              epochs=fit.schedule["epochs"] if fit.schedule else config.epochs)
         fold_result = run_folds(usable, scanned.dataset.root, fold_config, folds, out_dir, cache=cache,
                                 final_learn=fit.learn, backbone=backbone,
                                 copy_groups=_copy_groups(scanned.table, scanned.dataset.root, cache))

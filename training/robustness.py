@@ -25,7 +25,7 @@ from curation.layout import SampleEntry
 from curation.report_files import format_table, write_json, write_text_atomic
 from training.metrics import classification_metrics
 from training.predict import predict_rows, prediction_frame
-from training.shift import SHIFT_VERSION, SHIFTS, shift_image
+from training.shift import SHIFT_VERSION, SHIFTS, shift_image, shifted_path
 
 PLAIN = "plain"
 SHIFT_DIR = "shift"
@@ -46,9 +46,8 @@ def write_shifted(rows: pd.DataFrame, root: Path, out: Path, shifts: list[str], 
     entries, changed = [], {shift: 0 for shift in shifts}
     for row in progress(list(rows.itertuples()), desc="shifted images"):
         data = (root / row.path).read_bytes()
-        stem = Path(row.path).with_suffix("").as_posix().replace("/", "__")
         for shift in shifts:
-            relative = f"{shift}/{row.label}/{stem}.png"
+            relative = shifted_path(shift, str(row.label), row.path)
             target = out / relative
             made = shift_image(data, shift, seed)
             changed[shift] += int(made.changed)
@@ -154,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from curation.cli import scan_from_args
     from curation.errors import CurationError
-    from training.export import load_exported, read_metadata, training_dir
+    from training.export import load_trained
 
     args = build_parser().parse_args(argv)
     shifts = [s.strip() for s in args.shifts.split(",") if s.strip()]
@@ -165,9 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     with ContentCache(args.cache_dir) as cache:
         scanned = scan_from_args(args, cache)
-        model_dir = args.model_dir or training_dir(scanned.report_dir)
-        metadata = read_metadata(model_dir)
-        learn = load_exported(model_dir)
+        model_dir, metadata, learn = load_trained(args.model_dir, scanned.report_dir)
         result = measure_robustness(learn, metadata, scanned.table, scanned.dataset.root, cache=cache,
                                     out_dir=model_dir / SHIFT_DIR, split=args.split, shifts=shifts, seed=args.seed)
     print(format_table(figures_table(result.figures)))

@@ -171,6 +171,12 @@ SHIFTS: dict[str, Callable[[Image.Image, np.random.Generator], Shifted]] = {
 }
 
 
+def shifted_path(shift: str, label: str, path: str) -> str:
+    """Where the shifted copy of the dataset file `path` is kept, relative to the shifted images' folder."""
+    stem = Path(path).with_suffix("").as_posix().replace("/", "__")
+    return f"{shift}/{label}/{stem}.png"
+
+
 def shift_image(data: bytes, shift: str, seed: int = 0) -> Shifted:
     """`shift` applied to the image file's bytes (EXIF rotation applied first), deterministically."""
     from curation.image_io import load_rgb
