@@ -48,7 +48,7 @@ def _rng(data: bytes, shift: str, seed: int) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def _border_colour(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+def border_colour(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     """The median colour of the 2-px frame and the share of frame pixels close to it."""
     frame = np.concatenate([rgb[:2].reshape(-1, 3), rgb[-2:].reshape(-1, 3),
                             rgb[:, :2].reshape(-1, 3), rgb[:, -2:].reshape(-1, 3)]).astype("int16")
@@ -62,7 +62,7 @@ def foreground_mask(image: Image.Image) -> np.ndarray | None:
     from scipy import ndimage
 
     rgb = np.asarray(image.convert("RGB"))
-    colour, plain = _border_colour(rgb)
+    colour, plain = border_colour(rgb)
     if plain < PLAIN_BORDER_SHARE:
         return None
     mask = np.abs(rgb.astype("int16") - colour).max(axis=2) > CUTOUT_TOLERANCE
@@ -148,7 +148,7 @@ def lighting(image: Image.Image, rng: np.random.Generator) -> Shifted:
 
 def rotate(image: Image.Image, rng: np.random.Generator) -> Shifted:
     angle = rng.uniform(8, 15) * rng.choice([-1, 1])
-    colour, _ = _border_colour(np.asarray(image.convert("RGB")))
+    colour, _ = border_colour(np.asarray(image.convert("RGB")))
     fill = tuple(int(c) for c in colour)
     return Shifted(image.rotate(angle, resample=Image.BICUBIC, fillcolor=fill), True)
 
@@ -160,7 +160,7 @@ def elsewhere(image: Image.Image, rng: np.random.Generator) -> Shifted:
     placed = background(image, rng)
     shifted = lighting(placed.image, rng).image
     angle = rng.uniform(-8, 8)
-    fill = tuple(int(c) for c in _border_colour(np.asarray(shifted))[0])
+    fill = tuple(int(c) for c in border_colour(np.asarray(shifted))[0])
     turned = shifted.rotate(angle, resample=Image.BICUBIC, center=focus, fillcolor=fill)
     return Shifted(crop(turned, rng, focus=focus).image, True)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from curation.errors import CurationError
 
-STAGES = ("scan", "audit", "train", "evaluate", "labels", "review")
+STAGES = ("scan", "audit", "train", "evaluate", "labels", "slices", "review")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from curation.html_pages import escape, page, table_html, thumbnail_data_uri
 from curation.integrity_report import split_class_counts
 from curation.report_files import write_json, write_text_atomic
 
-SECTIONS = ("overview", "integrity", "leakage", "model", "label-issues", "fiftyone", "configuration")
+SECTIONS = ("overview", "integrity", "leakage", "model", "label-issues", "slices", "fiftyone", "configuration")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -136,6 +136,19 @@ def _label_issues(report_dir: Path, root: Path, top: int = 8) -> str:
     return body + _link("label_issues/index.html", "Every flagged image")
 
 
+def _slices(report_dir: Path) -> str:
+    folder = report_dir / "slices"
+    summary = _read_json(folder / "summary.json")
+    if summary is None:
+        return _not_run("slices")
+    rows = "".join(f"<li>slice {row['slice']}: <b>{row['errors']} of {row['n']} wrong</b> "
+                   f"({row['low']:.0%}-{row['high']:.0%}): {escape(row['description'])}</li>" for row in summary["found"])
+    notes = "".join(f"<p>{escape(note)}</p>" for note in summary.get("notes", []))
+    body = (f"<p>{summary['errors']} errors in {summary['samples']} samples; {summary['slices']} error slice(s).</p>"
+            f"<ul>{rows}</ul>{notes}")
+    return body + _link("slices/index.html", "Where the model fails")
+
+
 def _fiftyone(result, name: str) -> str:
     review = result.summaries.get("review")
     if not review:
@@ -163,6 +176,7 @@ def write_run_report(scanned, config, result, state) -> Path:
             + _section("leakage", "Leakage between splits", _leakage(report_dir))
             + _section("model", "Model metrics: full and leak-free", _model(report_dir))
             + _section("label-issues", "Label issues", _label_issues(report_dir, scanned.dataset.root))
+            + _section("slices", "Where the model fails", _slices(report_dir))
             + _section("fiftyone", "Review in FiftyOne", _fiftyone(result, scanned.name))
             + _section("configuration", "Configuration and stages", _configuration(config, result, state)))
     write_json(report_dir / "run_config.json", config.to_dict())

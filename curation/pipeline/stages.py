@@ -128,6 +128,20 @@ def _labels(ctx: RunContext) -> dict[str, Any]:
     return {"source": params.source, "flagged": audit.summary["flagged"], "checked": audit.summary["checked"]}
 
 
+# --- slices: where the model fails --------------------------------------------------------------------
+
+def _slices(ctx: RunContext) -> dict[str, Any]:
+    from curation.slices import find_error_slices, object_noun
+    from curation.slices.report import write_slice_report
+
+    scanned = ctx.scanned
+    result = find_error_slices(scanned.table, scanned.dataset.root, cache=ctx.cache, report_dir=ctx.report_dir,
+                               noun=object_noun(scanned.name))
+    summary = write_slice_report(result, root=scanned.dataset.root, out_dir=ctx.report_dir / "slices",
+                                 dataset=scanned.name)
+    return {"slices": summary["slices"], "errors": summary["errors"], "samples": summary["samples"]}
+
+
 # --- review: the FiftyOne dataset ------------------------------------------------------------------
 
 def _review(ctx: RunContext) -> dict[str, Any]:
@@ -161,8 +175,11 @@ STAGE_LIST = [
     Stage("labels", "label issues", lambda c: [_table(c), "labels-v2", _label_source(c), c.fingerprints.get("train")
                                                 if _label_source(c) == "folds" else None],
           lambda c: [c.report_dir / "label_issues" / "issues.csv"], _labels),
+    Stage("slices", "error slices: where the model fails", lambda c: [_table(c), "slices-v1"] +
+          [c.fingerprints.get(s) for s in ("train", "evaluate", "labels")],
+          lambda c: [c.report_dir / "slices" / "slices.csv"], _slices),
     Stage("review", "FiftyOne dataset", lambda c: [_table(c), c.config.review_embeddings] +
-          [c.fingerprints.get(s) for s in ("audit", "train", "evaluate", "labels")],
+          [c.fingerprints.get(s) for s in ("audit", "train", "evaluate", "labels", "slices")],
           lambda c: [], _review, _review_dataset_exists),
 ]
 STAGES_BY_NAME = {stage.name: stage for stage in STAGE_LIST}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from curation.review.fields import integrity_fields, label_issue_fields, leak_fields, prediction_fields
+from curation.review.fields import integrity_fields, label_issue_fields, leak_fields, prediction_fields, slice_fields
 
 CLASSIFICATION_FIELDS = ("predictions", "fold_predictions")
 
@@ -41,7 +41,7 @@ def _as_classifications(fields: pd.DataFrame) -> pd.DataFrame:
 def gather_fields(report_dir: Path) -> pd.DataFrame:
     """Every optional per-sample field that the stages' outputs provide, indexed by sample_id."""
     parts = [integrity_fields(report_dir), prediction_fields(report_dir), leak_fields(report_dir),
-             label_issue_fields(report_dir)]
+             label_issue_fields(report_dir), slice_fields(report_dir)]
     parts = [part for part in parts if not part.empty]
     return pd.concat(parts, axis=1) if parts else pd.DataFrame()
 
@@ -57,7 +57,9 @@ def build_review(scanned, *, name: str | None = None, cache=None, embeddings: bo
     schema.declare_fields(dataset)
     fo_dataset.set_base_fields(dataset, table, root)
     extra = _as_classifications(gather_fields(scanned.report_dir))
-    defaults = {"is_leak": False, "label_issue": False, "consensus_hard": False}
+    if "error_slices" in extra.columns:  # a list field: samples in no slice get [], never NaN
+        extra["error_slices"] = extra["error_slices"].map(lambda v: v if isinstance(v, list) else [])
+    defaults = {"is_leak": False, "label_issue": False, "consensus_hard": False, "error_slices": []}
     fo_dataset.set_optional_fields(dataset, extra, table["sample_id"].tolist(), defaults)
     ran = brain_runs.prediction_runs(dataset)
     if embeddings and cache is not None:
@@ -66,5 +68,5 @@ def build_review(scanned, *, name: str | None = None, cache=None, embeddings: bo
         computed = compute_embeddings(table, root, cache=cache)
         vectors = {key: vector for key, vector, ok in zip(computed.sample_ids, computed.normalized(), computed.valid) if ok}
         ran += brain_runs.embedding_runs(dataset, vectors)
-    counts = views.save_views(dataset)
+    counts = views.save_views(dataset, slices=views.slice_ids(scanned.report_dir))
     return ReviewResult(name, len(dataset), sync, sorted(extra.columns), ran, counts)

@@ -122,3 +122,15 @@ def leak_fields(report_dir: Path) -> pd.DataFrame:
         "leak_signal": leaks["signal"],
     }, index=leaks.index)
     return fields.join(leak_columns, how="outer")
+
+
+def slice_fields(report_dir: Path) -> pd.DataFrame:
+    """`error_slices` (the slices a sample belongs to) from reports/<dataset>/slices/members.csv."""
+    path = report_dir / "slices" / "members.csv"
+    if not path.is_file():
+        return pd.DataFrame()
+    members = pd.read_csv(path, dtype={"sample_id": str}, keep_default_na=False)
+    if members.empty:
+        return pd.DataFrame()
+    grouped = members.groupby("sample_id")["slice"].agg(lambda s: sorted(int(v) for v in s))
+    return pd.DataFrame({"error_slices": grouped})

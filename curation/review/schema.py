@@ -26,6 +26,7 @@ REVIEW_FIELDS = {
     "label_copies": ("StringField", None, "the sample's copies, as label:path"),
     "label_nearest": ("StringField", None, "the nearest train images, as label:path:cosine"),
     "suggested_label": ("StringField", None, "the label the model suggests instead (empty: no class fits)"),
+    "error_slices": ("ListField", "IntField", "the error slices the sample belongs to (slices/index.html)"),
 }
 
 

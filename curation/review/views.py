@@ -26,10 +26,28 @@ def saved_view_definitions(dataset) -> dict[str, object]:
     }
 
 
-def save_views(dataset) -> dict[str, int]:
-    """Save (or overwrite) every view; returns name -> sample count."""
+def slice_ids(report_dir) -> list[int]:
+    """The error slices of the last slices stage (reports/<dataset>/slices/slices.csv)."""
+    import pandas as pd
+
+    path = report_dir / "slices" / "slices.csv"
+    return [int(s) for s in pd.read_csv(path)["slice"]] if path.is_file() else []
+
+
+def slice_views(dataset, slices: list[int]) -> dict[str, object]:
+    """One view per error slice, its errors first (most confident first, as the slice page shows them)."""
+    from fiftyone import ViewField as F
+
+    return {f"error-slice-{n}": dataset.match(F("error_slices").contains(n)) for n in slices}
+
+
+def save_views(dataset, slices: list[int] = ()) -> dict[str, int]:
+    """Save (or overwrite) every view; returns name -> sample count. Error-slice views of slices that
+    no longer exist are deleted."""
+    for stale in [v for v in dataset.list_saved_views() if v.startswith("error-slice-")]:
+        dataset.delete_saved_view(stale)
     counts = {}
-    for name, view in saved_view_definitions(dataset).items():
+    for name, view in (saved_view_definitions(dataset) | slice_views(dataset, list(slices))).items():
         dataset.save_view(name, view, overwrite=True)
         counts[name] = len(view)
     return counts

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli
-from curation.scrape.config import ENGINES, DedupRules, FetchLimits, ImageRules, ScrapeConfig
+from curation.scrape.config import ENGINES, DedupRules, FetchLimits, ImageRules, ScrapeConfig, read_queries_file
 
 
 def _size(text: str) -> tuple[int, int] | None:
@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     what = parser.add_argument_group("what to fetch")
     what.add_argument("--classes", help="comma-separated classes (default: the dataset's)")
     what.add_argument("--query", default="{label} shoes", help='search query template (default "{label} shoes")')
+    what.add_argument("--queries-file", type=Path,
+                      help="a CSV of label,query rows (e.g. reports/<dataset>/slices/queries.csv): each class's "
+                           "queries are asked in turn instead of --query, and only its classes are scraped")
     what.add_argument("--count", type=int, default=100, help="images wanted per class in the output split")
     what.add_argument("--engine", action="append", choices=ENGINES, dest="engines",
                       help="search engine, repeatable, tried in order (default: bing; or urllist/greedy when "
@@ -111,9 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> ScrapeConfig:
     engines = args.engines or (["urllist"] if args.url_file else []) + (["greedy"] if args.site else []) or ["bing"]
-    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else ()
+    queries = read_queries_file(args.queries_file) if args.queries_file else {}
+    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else tuple(queries)
     return ScrapeConfig(
-        data=args.data, classes=classes, query=args.query, count=args.count, engines=tuple(engines),
+        data=args.data, classes=classes, query=args.query, queries=queries, count=args.count, engines=tuple(engines),
         sites=tuple(args.site), url_file=args.url_file, flickr_api_key=args.flickr_api_key,
         engine_urls=dict(args.engine_url), licence=args.licence, split=args.split, output_dir=args.output_dir,
         csv=args.csv, name=args.name, reports_dir=args.reports_dir, cache_dir=args.cache_dir,

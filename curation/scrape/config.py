@@ -76,6 +76,9 @@ class ScrapeConfig:
     data: str
     classes: tuple[str, ...] = ()  # empty: the dataset's classes
     query: str = "{label} shoes"
+    # label -> its own queries, asked in turn instead of `query` (--queries-file, e.g. an error slice's
+    # slices/queries.csv); only these labels are scraped unless --classes says otherwise
+    queries: dict[str, tuple[str, ...]] = field(default_factory=dict)
     count: int = 100  # wanted images per class in the output split
     engines: tuple[str, ...] = ("bing",)
     sites: tuple[str, ...] = ()  # greedy crawl start pages; "{label}" is replaced by the class
@@ -106,6 +109,9 @@ class ScrapeConfig:
 
     def idle_seconds(self) -> float:
         return self.idle_timeout if self.idle_timeout is not None else self.limits.worst_case_seconds() + 5
+
+    def queries_for(self, label: str) -> tuple[str, ...]:
+        return self.queries.get(label) or (self.query.format(label=label),)
 
     def validate(self) -> None:
         """Every bad option is named with its value; nothing downstream re-checks."""
@@ -168,3 +174,25 @@ def check_label(label: str) -> str:
     if not SAFE_LABEL.fullmatch(label) or label in (".", ".."):
         raise CurationError(f"class name {label!r} is not a safe folder name (letters, digits, space, _ . + -)")
     return label
+
+
+def read_queries_file(path: Path) -> dict[str, tuple[str, ...]]:
+    """label -> queries from a CSV with label and query columns (others, such as slice, are ignored),
+    the format of reports/<dataset>/slices/queries.csv."""
+    import csv
+
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise CurationError(f"cannot read --queries-file {path}: {exc.strerror or exc}") from None
+    if not rows or not {"label", "query"} <= set(rows[0]):
+        raise CurationError(f"--queries-file {path} needs a header with label and query columns and at least one row")
+    queries: dict[str, list[str]] = {}
+    for number, row in enumerate(rows, start=2):
+        label, query = (row.get("label") or "").strip(), (row.get("query") or "").strip()
+        if not label or not query:
+            raise CurationError(f"--queries-file {path}, line {number}: empty label or query")
+        if query not in queries.setdefault(check_label(label), []):
+            queries[label].append(query)
+    return {label: tuple(found) for label, found in queries.items()}

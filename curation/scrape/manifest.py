@@ -80,8 +80,10 @@ class Manifest:
         return {url for url, row in last.items()
                 if not (retry_failed and row["decision"] == REJECTED and row["reason"] in TRANSIENT_REASONS)}
 
-    def count_for(self, label: str, engine: str) -> int:
-        return sum(1 for r in self.rows if r["label"] == label and r["engine"] == engine)
+    def count_for(self, label: str, engine: str, query: str | None = None) -> int:
+        """Candidates already decided for this class and engine (and query, when given)."""
+        return sum(1 for r in self.rows if r["label"] == label and r["engine"] == engine
+                   and (query is None or r.get("query") == query))
 
     def reasons(self, label: str, run_id: str | None = None) -> Counter:
         return Counter(r["reason"] for r in self.rows

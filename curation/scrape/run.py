@@ -94,14 +94,17 @@ def _list_samples(config: ScrapeConfig, dataset: ResolvedDataset) -> list:
 
 
 def _classes(config: ScrapeConfig, dataset: ResolvedDataset, entries: list) -> tuple[str, ...]:
+    known = tuple(dataset.descriptor.classes) if dataset.descriptor and dataset.descriptor.classes else \
+        tuple(sorted({entry.label for entry in entries}))
+    strangers = sorted(set(config.queries) - set(known))
+    if config.queries and known and strangers:
+        raise CurationError(f"--queries-file names classes the dataset does not have: {', '.join(strangers)} "
+                            f"(it has {', '.join(known)})")
     if config.classes:
         return tuple(config.classes)
-    if dataset.descriptor and dataset.descriptor.classes:
-        return tuple(dataset.descriptor.classes)
-    labels = sorted({entry.label for entry in entries})
-    if not labels:
+    if not known:
         raise CurationError(f"no classes: {dataset.root} has none; name them with --classes")
-    return tuple(labels)
+    return known
 
 
 def dominant_size(table: pd.DataFrame, exclude_split: str) -> tuple[int, int] | None:
@@ -178,13 +181,13 @@ def _crawl_all(config: ScrapeConfig, state: ScrapeState, classes, on_class_done)
         for label in classes:
             outcomes = []
             for engine in config.engines:
-                need = state.needed(label)
-                if need == 0:
-                    break
-                max_candidates = state.manifest.count_for(label, engine) + math.ceil(need * config.candidates_factor)
-                job = CandidateJob(state, label, engine, _query(config, engine, label), config.licence or "",
-                                   config.delay)
-                outcomes.append(run_engine(job, config, max_candidates, tick))
+                for query in _queries(config, engine, label):
+                    need = state.needed(label)
+                    if need == 0:
+                        break
+                    seen = state.manifest.count_for(label, engine, query)
+                    job = CandidateJob(state, label, engine, query, config.licence or "", config.delay)
+                    outcomes.append(run_engine(job, config, seen + math.ceil(need * config.candidates_factor), tick))
             summary = ClassSummary(label, config.count, state.kept[label], state.kept[label] - start_kept[label],
                                    state.manifest.reasons(label, state.run_id), outcomes)
             summaries.append(summary)
@@ -197,9 +200,9 @@ def _crawl_all(config: ScrapeConfig, state: ScrapeState, classes, on_class_done)
     return summaries
 
 
-def _query(config: ScrapeConfig, engine: str, label: str) -> str:
+def _queries(config: ScrapeConfig, engine: str, label: str) -> tuple[str, ...]:
     if engine == "greedy":
-        return " ".join(site.format(label=label) for site in config.sites)
+        return (" ".join(site.format(label=label) for site in config.sites),)
     if engine == "urllist":
-        return config.url_file.format(label=label) if "{label}" in config.url_file else config.url_file
-    return config.query.format(label=label)
+        return (config.url_file.format(label=label) if "{label}" in config.url_file else config.url_file,)
+    return config.queries_for(label)
