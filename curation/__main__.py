@@ -4,6 +4,7 @@
     python -m curation scan DATA            # the image integrity scan
     python -m curation audit DATA           # leakage between splits
     python -m curation label_issues DATA    # likely label errors
+    python -m curation slices DATA          # where the model fails: error slices in words
     python -m curation scrape DATA          # build an extended test split from the web
     python -m curation review DATA          # the FiftyOne dataset and App
     python -m curation doctor               # check the installation
@@ -23,6 +24,7 @@ COMMANDS = {
     "scan": "curation.scan",
     "audit": "curation.audit",
     "label_issues": "curation.label_issues.__main__",
+    "slices": "curation.slices.__main__",
     "scrape": "curation.scrape.__main__",
     "review": "curation.review.__main__",
     "train": "training.train",

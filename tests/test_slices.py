@@ -81,10 +81,28 @@ def test_a_planted_slice_is_found_named_drawn_and_its_queries_scraped(grey_shoes
     assert "Where the model fails" in dom and "Slice 1:" in dom and "grey-scale" in dom
     assert dom.count("<img") >= min(len(first), 24)
 
+    _review_has_the_slices(grey_shoes, tmp_path, members)
+
     queries = pd.read_csv(out_dir / "queries.csv")
     slice_queries = queries[queries["slice"] == top["slice"]]
     assert len(slice_queries) and slice_queries["query"].str.contains("black and white photo").all()
     _scrape_with(grey_shoes, out_dir / "queries.csv", slice_queries, tmp_path)
+
+
+def _review_has_the_slices(root, tmp_path, members: pd.DataFrame) -> None:
+    """The FiftyOne dataset gets each sample's slices and one saved view per slice."""
+    import fiftyone as fo
+
+    from curation.review import build_review
+
+    with ContentCache(tmp_path / "cache") as cache:
+        scanned = scan_dataset(str(root), reports_dir=tmp_path / "reports", cache=cache)
+        build_review(scanned, name="slices-review", cache=cache, embeddings=False)
+    dataset = fo.load_dataset("slices-review")
+    for number, rows in members.groupby("slice"):
+        view = dataset.load_saved_view(f"error-slice-{number}")
+        assert sorted(view.values("curation_id")) == sorted(rows["sample_id"])
+    assert sum(len(v) for v in dataset.values("error_slices")) == len(members)
 
 
 def _scrape_with(root, queries_file, slice_queries: pd.DataFrame, tmp_path) -> None:
