@@ -115,6 +115,18 @@ class ContentCache:
         with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
 
+    def copy_entries_to(self, other: "ContentCache", *, kinds: Iterable[str], digests: set[str]) -> int:
+        """Copy every entry of these kinds (all params) for these file digests into `other`; returns how many."""
+        kinds = list(kinds)
+        marks = ",".join("?" * len(kinds))
+        with self._lock:
+            rows = self._db.execute(f"SELECT sha256, kind, params, format, value FROM entries WHERE kind IN ({marks})",
+                                    kinds).fetchall()
+        rows = [row for row in rows if row[0] in digests]
+        with other._lock, other._db:
+            other._db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
     def count(self, kind: str | None = None) -> int:
         with self._lock:
             if kind is None:

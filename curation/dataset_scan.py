@@ -10,7 +10,7 @@ import pandas as pd
 from curation.cache import ContentCache
 from curation.dataset_source import ResolvedDataset, resolve_dataset
 from curation.image_probe import DEFAULT_MAX_PIXELS
-from curation.layout import list_csv_samples, list_folder_samples
+from curation.layout import feedback_folder, list_csv_samples, list_feedback_samples, list_folder_samples
 from curation.sample_table import ScanStats, build_sample_table, write_sample_table
 
 
@@ -35,8 +35,11 @@ def scan_dataset(
     cache: ContentCache | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 2,
+    feedback: bool = True,
 ) -> ScannedDataset:
-    """Resolve, list and probe a dataset; write reports/<name>/samples.parquet. Never modifies the data."""
+    """Resolve, list and probe a dataset; write reports/<name>/samples.parquet. Never modifies the data.
+    `feedback`: the app's corrected photos (feedback/<name>/, beside reports/) join as the split
+    `feedback` when that folder exists: what the model got wrong becomes the next test split."""
     if csv is not None:
         root = Path(data) if Path(data).is_dir() else csv.parent
         from curation.dataset_source import load_descriptor
@@ -49,6 +52,8 @@ def scan_dataset(
         if name:
             dataset = ResolvedDataset(name, dataset.root, dataset.descriptor, dataset.how)
         entries = list_folder_samples(dataset.root)
+    if feedback:
+        entries += list_feedback_samples(feedback_folder(reports_dir, dataset.name))
     cache = cache or ContentCache()
     table, stats = build_sample_table(dataset.root, entries, cache=cache, max_pixels=max_pixels, workers=workers)
     report_dir = reports_dir / dataset.name

@@ -46,6 +46,24 @@ def list_folder_samples(root: Path) -> list[SampleEntry]:
     return entries
 
 
+FEEDBACK_SPLIT = "feedback"
+
+
+def feedback_folder(reports_dir: Path, dataset: str) -> Path:
+    """Where the app keeps corrected photos of a dataset: feedback/<dataset>/<label>/, beside reports/."""
+    return Path(reports_dir).resolve().parent / "feedback" / dataset
+
+
+def list_feedback_samples(folder: Path) -> list[SampleEntry]:
+    """The app's corrected photos (<folder>/<label>/<image>) as the split `feedback`; absolute paths,
+    because the folder lies outside the dataset, which the tool never writes into."""
+    if not folder.is_dir():
+        return []
+    return [SampleEntry(file.resolve().as_posix(), FEEDBACK_SPLIT, class_dir.name)
+            for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and _is_listed(p))
+            for file in sorted(class_dir.iterdir()) if file.is_file() and _is_listed(file) and file.suffix != ".json"]
+
+
 def list_csv_samples(csv_path: Path, root: Path | None = None) -> list[SampleEntry]:
     """Rows of a CSV with columns path, split, label; paths relative to `root` (default: the CSV's folder)."""
     root = root or csv_path.parent
