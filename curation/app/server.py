@@ -79,7 +79,8 @@ def create_app(predictor, feedback, *, max_bytes: int = MAX_UPLOAD_BYTES) -> Fas
     @app.get("/api/health")
     def health():
         return {"status": "ok", "dataset": predictor.dataset, "started_seconds": predictor.started_seconds,
-                "model": predictor.model_info(), "references": len(references)}
+                "model": predictor.model_info(), "references": len(references),
+                "code": str(Path(__file__).resolve().parents[1])}  # which curation package serves
 
     return app
 
