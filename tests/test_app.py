@@ -218,3 +218,21 @@ def test_export_runs_from_another_folder(served, tmp_path, shoes_root):
         assert httpx.get(exported.url + "/api/health").json()["code"] == str(target / "src" / "curation")
     finally:
         exported.stop()
+
+
+def test_the_fast_forward_equals_the_evaluation_predictions(served):
+    """No per-call DataLoader, OpenVINO when the model converts: the same probabilities as evaluation's."""
+    import pandas as pd
+
+    from curation.app.model_runner import ModelRunner
+    from curation.image_io import load_rgb
+    from training.export import load_trained
+
+    _, data, base = served
+    model_dir, metadata, learn = load_trained(None, base / "reports" / data.name)
+    predictions = pd.read_parquet(model_dir / "predictions.parquet")
+    runner = ModelRunner(learn, metadata["image_size"])
+    assert runner.backend == "openvino"
+    ours = np.exp(runner.log_probs([load_rgb(data / p) for p in predictions["path"]]))
+    expected = predictions[[f"p_{c}" for c in metadata["classes"]]].to_numpy()
+    assert np.abs(ours - expected).max() < 1e-3

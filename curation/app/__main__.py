@@ -25,6 +25,7 @@ from curation.cli import EXIT_OK, run_cli
 def build_parser() -> argparse.ArgumentParser:
     from curation.app.calibration import COVERAGE
     from curation.app.inputs import MAX_UPLOAD_BYTES
+    from curation.app.predictor import EVIDENCE_EMBEDDINGS
 
     parser = argparse.ArgumentParser(prog="python -m curation.app", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--coverage", type=float, default=COVERAGE, help="of the prediction sets (default %(default)s)")
     parser.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_BYTES / 2**20)
+    parser.add_argument("--evidence", default=EVIDENCE_EMBEDDINGS,
+                        help="backbones of the nearest / no-class / slice vectors (default: %(default)s)")
     parser.add_argument("--export", type=Path, metavar="DIR", help="write a self-contained app folder and exit")
     return parser
 
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"exported to {folder}: run it with `python {folder / 'app.py'} --port {args.port}`")
         return EXIT_OK
     predictor = TrustedPredictor.load(args.data, reports_dir=args.reports_dir, model_dir=args.model_dir,
-                                      cache_dir=args.cache_dir, coverage=args.coverage)
+                                      cache_dir=args.cache_dir, coverage=args.coverage, evidence=args.evidence)
     store = FeedbackStore(args.feedback_dir or feedback_folder(args.reports_dir, predictor.dataset),
                           predictor.classes, predictor.root)
     app = create_app(predictor, store, max_bytes=int(args.max_upload_mb * 2**20))

@@ -1,10 +1,12 @@
 """What the audit knows that says whether to trust an answer on a new photo.
 
 Built once at start-up from the dataset and what the stages cached, then asked per photo:
-- `nearest`: the training images closest in the label stage's embedding space (the three packaged
-  backbones side by side, curation.embeddings.combined_vectors), with their labels;
-- `no_class`: the label stage's images-of-no-class rule (curation.label_issues.foreign): the photo's
-  affinity to its best class, in robust deviations below the training images' median affinity;
+- `nearest`: the training images closest in embedding space (curation.embeddings.combined_vectors of
+  the evidence backbones: lite0 by default, the leakage audit's; the label stage's three on request),
+  with their labels;
+- `no_class`: the label stage's images-of-no-class rule (curation.label_issues.foreign), the same
+  function and threshold: the photo's affinity to its best class, in robust deviations below the
+  training images' median affinity;
 - `copy_of`: the duplicate engine (curation.leakage.engine.PictureJudge, as the scraper asks it)
   on the photo's exact-hash, pHash and lite0-cosine neighbours among every split's images;
 - `slice`: the error slice (reports/<dataset>/slices) most of the photo's nearest images belong to.
@@ -53,12 +55,12 @@ class ReferenceImages:
 
 
 def build_references(table: pd.DataFrame, root: Path, *, cache, report_dir: Path, classes: list[str],
-                     train_split: str = "train") -> ReferenceImages:
+                     spec: str, train_split: str = "train") -> ReferenceImages:
+    """`spec`: the backbones of the evidence vectors (curation.embeddings.combined_vectors)."""
     from curation.embeddings import compute_embeddings, combined_vectors
-    from curation.label_issues.audit import LABEL_EMBEDDING_MODELS
 
     usable = ((table["load_error"] == "") & table["label"].fillna("").astype(str).isin(classes)).to_numpy()
-    vectors = combined_vectors(table, root, cache=cache, spec=LABEL_EMBEDDING_MODELS)
+    vectors = combined_vectors(table, root, cache=cache, spec=spec)
     lite0 = compute_embeddings(table, root, cache=cache).normalized()
     usable &= ~np.isnan(vectors).any(axis=1)
     rows = table[usable].reset_index(drop=True)

@@ -4,8 +4,11 @@
 with). Here the photo goes through exactly what evaluation did, once: the shared decoder
 (`curation.image_io`, EXIF rotation applied), the shrink to the training size and JPEG re-encode of
 the resized-image cache (training.data), then the learner's own validation item and batch
-transforms (Resize, ToTensor, IntToFloat, Normalize), then the model. The logits equal
-`learn.get_preds` on the same file (tests/test_app.py checks it).
+transforms (Resize, ToTensor, IntToFloat, Normalize), then the model. The model runs in
+OpenVINO's CPU runtime when it converts (lite2 at 260 px on 2 cores: 14 ms against torch's 38 ms,
+logits within 1e-4), else in torch; no torch kernels between the embedding backbones' OpenVINO
+calls keeps the two runtimes' thread pools from slowing each other (bench/RESULTS.md). The logits
+equal `learn.get_preds` on the same file within that (tests/test_app.py checks it).
 """
 
 from __future__ import annotations
@@ -29,10 +32,27 @@ def training_pixels(image: Image.Image, size: int) -> bytes:
     return buffer.getvalue()
 
 
+def _openvino_forward(model, example, threads: int):
+    import warnings
+
+    import openvino as ov
+    import torch
+
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # timm's shape asserts warn when traced
+        converted = ov.convert_model(model, example_input=torch.as_tensor(example))
+    converted.reshape([1, *example.shape[1:]])
+    compiled = ov.Core().compile_model(converted, "CPU", {
+        "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+        "ENABLE_CPU_PINNING": False})
+    request = compiled.create_infer_request()
+    return lambda batch: request.infer({0: np.asarray(torch.as_tensor(batch))})[0].copy()
+
+
 class ModelRunner:
     """Log-probabilities of the exported learner for decoded RGB images; one forward at a time."""
 
-    def __init__(self, learn, image_size: int):
+    def __init__(self, learn, image_size: int, backend: str = "auto"):
         import torch
 
         self.learn = learn
@@ -46,6 +66,14 @@ class ModelRunner:
         self.item_tfms = copy.deepcopy(learn.dls.valid.after_item)
         self.batch_tfms = copy.deepcopy(learn.dls.valid.after_batch)
         self.item_tfms.split_idx = self.batch_tfms.split_idx = 1
+        self.backend, self._forward = "torch", None
+        if backend in ("auto", "openvino"):
+            try:
+                example = self._batch([Image.new("RGB", (image_size, image_size), (128, 128, 128))])
+                self._forward, self.backend = _openvino_forward(self.model, example, torch.get_num_threads()), "openvino"
+            except Exception:  # a model OpenVINO cannot convert runs in torch, as trained
+                if backend == "openvino":
+                    raise
 
     def _batch(self, images: list[Image.Image]):
         from fastai.vision.core import PILImage
@@ -53,8 +81,14 @@ class ModelRunner:
         items = [self.item_tfms((PILImage.create(training_pixels(image, self.image_size)),))[0] for image in images]
         return self.batch_tfms((self._torch.stack(items),))[0]
 
-    def log_probs(self, images: list[Image.Image]) -> np.ndarray:
+    def logits(self, images: list[Image.Image]) -> np.ndarray:
         torch = self._torch
         with self._lock, torch.inference_mode():
-            logits = self.model(self._batch(images)).float()
-            return torch.log_softmax(logits, dim=1).numpy()
+            if self._forward is not None:
+                return np.concatenate([self._forward(self._batch([image])) for image in images])
+            return self.model(self._batch(images)).float().numpy()
+
+    def log_probs(self, images: list[Image.Image]) -> np.ndarray:
+        logits = self.logits(images).astype("float64")
+        logits -= logits.max(axis=1, keepdims=True)
+        return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))

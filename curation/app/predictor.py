@@ -20,6 +20,12 @@ from curation.app.inputs import Photo, read_photo
 from curation.app.model_runner import ModelRunner
 
 
+# lite0 alone: the leakage audit's vectors (cached by it). On the shoes bench it flags the same photos
+# of other things (19/19) and no shoe (0/114), like the label stage's three backbones side by side, at
+# 46 ms an answer against 81 (bench/RESULTS.md); --evidence takes the three.
+EVIDENCE_EMBEDDINGS = "tf_efficientnet_lite0"
+
+
 class QueryEmbedder:
     """The label stage's combined vector (and lite0's own) for one photo, as combined_vectors makes them."""
 
@@ -54,10 +60,10 @@ class TrustedPredictor:
 
     @classmethod
     def load(cls, data: str, *, reports_dir: Path = Path("reports"), model_dir: Path | None = None,
-             cache_dir: Path | None = None, coverage: float = COVERAGE) -> "TrustedPredictor":
+             cache_dir: Path | None = None, coverage: float = COVERAGE,
+             evidence: str = EVIDENCE_EMBEDDINGS) -> "TrustedPredictor":
         from curation.cache import ContentCache
         from curation.dataset_scan import scan_dataset
-        from curation.label_issues.audit import LABEL_EMBEDDING_MODELS
         from training.export import load_trained
 
         began = time.perf_counter()
@@ -66,11 +72,11 @@ class TrustedPredictor:
             model_dir, metadata, learn = load_trained(model_dir, scanned.report_dir)
             classes = [str(c) for c in metadata["classes"]]
             references = build_references(scanned.table, scanned.dataset.root, cache=cache,
-                                          report_dir=scanned.report_dir, classes=classes)
+                                          report_dir=scanned.report_dir, classes=classes, spec=evidence)
             copies = CopyFinder(references, scanned.dataset.root, cache)
         predictor = cls(scanned.name, scanned.dataset.root, model_dir, metadata, ModelRunner(learn, metadata["image_size"]),
                         fit_calibration(model_dir, classes, coverage), references, copies,
-                        QueryEmbedder(LABEL_EMBEDDING_MODELS))
+                        QueryEmbedder(evidence))
         predictor.predict_photo(read_photo(_warm_up_image()))  # first-call costs (graph compiles) paid here
         predictor.started_seconds = round(time.perf_counter() - began, 1)
         return predictor
