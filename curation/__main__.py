@@ -7,6 +7,7 @@
     python -m curation slices DATA          # where the model fails: error slices in words
     python -m curation scrape DATA          # build an extended test split from the web
     python -m curation review DATA          # the FiftyOne dataset and App
+    python -m curation app DATA             # serve the model, with whether to trust each answer
     python -m curation doctor               # check the installation
 """
 
@@ -27,6 +28,7 @@ COMMANDS = {
     "slices": "curation.slices.__main__",
     "scrape": "curation.scrape.__main__",
     "review": "curation.review.__main__",
+    "app": "curation.app.__main__",
     "train": "training.train",
     "evaluate": "training.evaluate",
     "robustness": "training.robustness",

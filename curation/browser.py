@@ -6,9 +6,15 @@ wants a screenshot of a report. The flags keep Chromium off the network and out 
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 from curation.errors import CurationError
@@ -56,3 +62,74 @@ def screenshot(target: str | Path, out_png: Path, *, width: int = 1280, height: 
     if not out_png.is_file():
         raise CurationError(f"Chromium took no screenshot of {target}: {done.stderr.strip()[-500:]}")
     return out_png
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def _drive(ws_url: str, page_url: str, photo: Path, out: Path, hide: bool, width: int, height: int) -> None:
+    import websockets
+
+    async with websockets.connect(ws_url, max_size=50 * 2**20) as ws:
+        counter = 0
+
+        async def call(method: str, **params):
+            nonlocal counter
+            counter += 1
+            await ws.send(json.dumps({"id": counter, "method": method, "params": params}))
+            while True:
+                message = json.loads(await ws.recv())
+                if message.get("id") == counter:
+                    if "error" in message:
+                        raise CurationError(f"Chromium DevTools {method}: {message['error']}")
+                    return message.get("result", {})
+
+        await call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        await call("Page.enable")
+        await call("Page.navigate", url=page_url)
+        await asyncio.sleep(2)
+        root = await call("DOM.getDocument")
+        node = await call("DOM.querySelector", nodeId=root["root"]["nodeId"], selector="#files")
+        await call("DOM.setFileInputFiles", nodeId=node["nodeId"], files=[str(photo.resolve())])
+        for _ in range(120):  # the answer arrives over HTTP
+            done = await call("Runtime.evaluate", expression="!!document.getElementById('label')", returnByValue=True)
+            if done["result"]["value"]:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise CurationError(f"{page_url} showed no answer for {photo.name} within a minute")
+        if hide:
+            await call("Runtime.evaluate", expression="document.querySelectorAll('.near img')"
+                                                      ".forEach(i => i.style.visibility = 'hidden')")
+        await asyncio.sleep(1)
+        shot = await call("Page.captureScreenshot", format="png")
+        out.write_bytes(base64.b64decode(shot["data"]))
+
+
+def screenshot_after_upload(page_url: str, photo: Path, out: Path, *, hide: bool = False, width: int = 1100,
+                            height: int = 760) -> Path:
+    """Open a page, give `photo` to its file input #files as a person would (DevTools protocol), wait for
+    an element #label, and save a PNG. `hide`: hide the `.near img` thumbnails first."""
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        browser = subprocess.Popen([chromium_path(), *FLAGS, f"--user-data-dir={profile}",
+                                    f"--remote-debugging-port={port}", "about:blank"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                try:
+                    targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json"))
+                    ws_url = next(t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page")
+                    break
+                except Exception:
+                    time.sleep(0.2)
+            else:
+                raise CurationError("Chromium's DevTools did not answer")
+            asyncio.run(_drive(ws_url, page_url, photo, out, hide, width, height))
+        finally:
+            browser.terminate()
+            browser.wait(timeout=30)
+    return out

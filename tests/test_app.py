@@ -182,7 +182,7 @@ def test_feedback_is_kept_beside_the_reports_once(served, shoes_root):
 
 
 def test_the_page_shows_a_result_in_chromium(served, tmp_path):
-    from curation.browser import dump_dom, screenshot
+    from curation.browser import dump_dom, screenshot, screenshot_after_upload
 
     server, _, _ = served
     answer = server.predict(sorted((served[1] / "test" / "nike").iterdir())[0].read_bytes()).json()
@@ -191,8 +191,14 @@ def test_the_page_shows_a_result_in_chromium(served, tmp_path):
     assert f'id="label">{answer["label"]}<' in dom
     assert "Prediction set at 95%" in dom and "Nearest training images" in dom and "Wrong? It is:" in dom
     png = screenshot(f"{server.url}/?example={example}", tmp_path / "page.png", virtual_time_budget_ms=20000)
-    pixels = np.asarray(Image.open(png).convert("L"))
-    assert pixels.std() > 10  # a page with content drawn, not a blank window
+    assert np.asarray(Image.open(png).convert("L")).std() > 10  # a page with content drawn, not a blank window
+    # a person's upload: the page's own file input, driven through the DevTools protocol
+    photo = tmp_path / "upload.jpg"
+    photo.write_bytes(_jpeg(not_available_graphic()))
+    uploaded = screenshot_after_upload(server.url, photo, tmp_path / "upload.png")
+    pixels = np.asarray(Image.open(uploaded).convert("RGB")).astype(int)
+    red_badge = (abs(pixels[..., 0] - 0xF8) < 6) & (abs(pixels[..., 1] - 0xD7) < 6) & (abs(pixels[..., 2] - 0xD7) < 6)
+    assert red_badge.sum() > 200  # the "do not trust" badge is drawn beside the answer
 
 
 def test_export_runs_from_another_folder(served, tmp_path, shoes_root):
