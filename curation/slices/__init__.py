@@ -59,6 +59,14 @@ def _aligned(table: pd.DataFrame, outcomes: pd.DataFrame) -> np.ndarray:
     return position.loc[outcomes["sample_id"]].to_numpy()
 
 
+def copy_groups_of(table: pd.DataFrame, root: Path, cache) -> np.ndarray:
+    """One id per table row, shared by copies of one picture: the duplicate engine's copy groups (the
+    label stage's, from the leakage audit's cached work)."""
+    from curation.label_issues.copies import copy_group_ids, find_copy_pairs
+
+    return copy_group_ids(table, find_copy_pairs(table, root, cache=cache))
+
+
 def flagged_label_issues(report_dir: Path) -> set[str]:
     """The samples in the label-issue stage's default list (label_issues/issues.csv), if it ran."""
     path = Path(report_dir) / "label_issues" / "issues.csv"
@@ -87,6 +95,7 @@ def find_error_slices(table: pd.DataFrame, root: Path, *, cache, report_dir: Pat
     attributes = image_attributes(table, root, cache=cache).iloc[rows].reset_index(drop=True)
     flags = predicates(attributes, noun)
     vectors = combined_vectors(table, root, cache=cache, spec=LABEL_EMBEDDING_MODELS)[rows]
+    groups = copy_groups_of(table, root, cache)[rows] if params.copies else None
     classes = sorted(outcomes["label"].unique())
     result = SliceResult([], outcomes, flags, attributes, classes, 0, noun, flagged=flagged_label_issues(report_dir),
                          vectors=vectors)
@@ -96,7 +105,7 @@ def find_error_slices(table: pd.DataFrame, root: Path, *, cache, report_dir: Pat
         return result
     result.slices, result.candidates = find_slices(outcomes["wrong"].to_numpy(), outcomes["confidence"].to_numpy(),
                                                    outcomes["label"].to_numpy(), vectors=vectors, flags=flags,
-                                                   params=params)
+                                                   params=params, groups=groups)
     for found in result.slices:
         evidence = attribute_evidence(flags, found.members)
         composition = class_evidence(outcomes, found.members)

@@ -15,8 +15,7 @@ def attribute_evidence(flags: pd.DataFrame, members: np.ndarray) -> list[dict]:
     inside = flags.iloc[members].mean()
     rest = flags.drop(index=flags.index[members]).mean() if len(members) < len(flags) else inside * 0
     difference = (inside - rest).sort_values(ascending=False)
-    chosen = [name for name in difference.index
-              if inside[name] >= MIN_SHARE and difference[name] >= MIN_LIFT and not name.startswith("from split")]
+    chosen = [name for name in difference.index if inside[name] >= MIN_SHARE and difference[name] >= MIN_LIFT]
     return [{"attribute": name, "inside": float(inside[name]), "outside": float(rest[name])}
             for name in chosen[:MAX_WORDS]]
 

@@ -30,11 +30,11 @@ def action(result: SliceResult, found) -> str:
 
 
 def slice_rows(result: SliceResult) -> pd.DataFrame:
-    rows = [{"slice": s.id, "n": s.n, "errors": s.errors, "error_rate": round(s.error_rate, 4),
+    rows = [{"slice": s.id, "n": s.n, "pictures": s.pictures, "errors": s.errors, "error_rate": round(s.error_rate, 4),
              "low": round(s.interval[0], 4), "high": round(s.interval[1], 4), "rest_error_rate": round(s.rest_rate, 4),
              "p_adjusted": s.p_value, "description": s.description, "action": action(result, s), "origin": s.origin}
             for s in result.slices]
-    return pd.DataFrame(rows, columns=["slice", "n", "errors", "error_rate", "low", "high", "rest_error_rate",
+    return pd.DataFrame(rows, columns=["slice", "n", "pictures", "errors", "error_rate", "low", "high", "rest_error_rate",
                                        "p_adjusted", "description", "action", "origin"])
 
 
@@ -97,7 +97,7 @@ def _section(result: SliceResult, found, root: Path, advice: str) -> str:
                            for c in found.composition.get("confusions", [])) or "none"
     splits = ", ".join(f"{k} {v}" for k, v in found.composition.get("splits", {}).items())
     return (f"<section id='slice-{found.id}'><h2>Slice {found.id}: {escape(found.description)}</h2>"
-            f"<p><b>{found.errors} errors in {found.n}</b>: error rate {found.error_rate:.0%} "
+            f"<p><b>{found.errors} errors in {found.n}</b> ({found.pictures} distinct pictures): error rate {found.error_rate:.0%} "
             f"(95% interval {found.interval[0]:.0%}-{found.interval[1]:.0%}) against {found.rest_rate:.1%} "
             f"({found.rest_interval[0]:.1%}-{found.rest_interval[1]:.1%}) for the rest; adjusted p = {found.p_value:.3g}.</p>"
             f"{evidence}<p>Confusions: {escape(confusions)}. Members by split: {escape(splits)}. "
