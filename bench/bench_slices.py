@@ -45,8 +45,10 @@ FAVOURED_SHARE, OTHER_SHARE = 0.95, 0.1
 MISLABELLED_SHARE, MISLABELLED_WRONG = 0.15, 0.7
 PROBE_C = 1.0  # a probe that fits its training data closely, as a fine-tune does, and so learns the cue
 NAMES = {"grey": "grey-scale", "dark": "dark", "grey_mislabelled": "grey-scale"}  # the word the description must hold
-FAMILIES = {"ours (clusters + predicates)": ("clusters", "predicates"), "ours (clusters only)": ("clusters",),
-            "ours (predicates only)": ("predicates",)}
+VARIANTS = {"ours (clusters + predicates)": {"families": ("clusters", "predicates")},
+            "ours (clusters + predicates, ranked by rate)": {"families": ("clusters", "predicates"), "rank_by": "rate"},
+            "ours (clusters only)": {"families": ("clusters",)},
+            "ours (predicates only)": {"families": ("predicates",)}}
 
 
 def _grey(image):
@@ -150,10 +152,10 @@ def run_one(planting: str, seed: int, work: Path, cache) -> list[dict]:
             "planted_error": float(outcomes.loc[in_planted, "wrong"].mean()),
             "rest_error": float(outcomes.loc[~in_planted, "wrong"].mean())}
     rows = []
-    for name, families in FAMILIES.items():
+    for name, options in VARIANTS.items():
         started = time.perf_counter()
         result = find_error_slices(scanned.table, scanned.dataset.root, cache=cache, report_dir=work / "none",
-                                   noun="shoe", params=SliceParams(families=families), outcomes=outcomes)
+                                   noun="shoe", params=SliceParams(**options), outcomes=outcomes)
         seconds = time.perf_counter() - started
         row = {"p@10": 0.0, "p@25": 0.0, "recall": 0.0, "size": 0, "named": False, "description": "", "rank": None}
         best = -1.0
@@ -210,7 +212,7 @@ def main() -> int:
         for planting in args.plantings.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
                 rows += run_one(planting, seed, work, cache)
-                print(pd.DataFrame(rows[-4:])[["planting", "seed", "method", "p@10", "p@25", "recall", "size",
+                print(pd.DataFrame(rows[-5:])[["planting", "seed", "method", "p@10", "p@25", "recall", "size",
                                                "named", "rank", "slices"]].to_string(index=False), flush=True)
         null = null_runs(work, cache, args.null) if args.null else []
     frame = pd.DataFrame(rows)
