@@ -84,7 +84,6 @@ def find_error_slices(table: pd.DataFrame, root: Path, *, cache, report_dir: Pat
     from curation.embeddings import combined_vectors
     from curation.label_issues.audit import LABEL_EMBEDDING_MODELS
     from curation.slices.attributes import image_attributes, predicates
-    from curation.slices.describe import attribute_evidence, class_evidence, describe, scrape_queries
     from curation.slices.discover import find_slices
     from curation.slices.outcomes import gather_outcomes
 
@@ -106,16 +105,23 @@ def find_error_slices(table: pd.DataFrame, root: Path, *, cache, report_dir: Pat
     result.slices, result.candidates = find_slices(outcomes["wrong"].to_numpy(), outcomes["confidence"].to_numpy(),
                                                    outcomes["label"].to_numpy(), vectors=vectors, flags=flags,
                                                    params=params, groups=groups)
-    for found in result.slices:
-        evidence = attribute_evidence(flags, found.members)
-        composition = class_evidence(outcomes, found.members)
-        found.evidence = evidence
-        found.composition = composition
-        found.description = describe(evidence, composition)
-        result.queries += [{"slice": found.id, "label": label, "query": query}
-                           for label, query in scrape_queries(evidence, composition, classes, noun)]
+    _describe_slices(result)
     if not result.slices:
         result.notes.append(f"no group of samples errs significantly more than the rest ({result.errors} errors in "
                             f"{len(outcomes)} samples, {result.candidates} candidate groups tested at a "
                             f"family-wise {params.alpha:.0%})")
     return result
+
+
+def _describe_slices(result: SliceResult) -> None:
+    """Each slice's words (the predicates that set it apart, its labels and confusions) and the scrape
+    queries that would collect more of it."""
+    from curation.slices.describe import attribute_evidence, class_evidence, describe, scrape_queries
+
+    for found in result.slices:
+        found.evidence = attribute_evidence(result.flags, found.members)
+        found.composition = class_evidence(result.outcomes, found.members)
+        found.description = describe(found.evidence, found.composition)
+        result.queries += [{"slice": found.id, "label": label, "query": query}
+                           for label, query in scrape_queries(found.evidence, found.composition, result.classes,
+                                                              result.noun)]
