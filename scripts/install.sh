@@ -23,7 +23,7 @@ install_python_packages() {
   if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -x "$VENV/bin/python" ]; then
     return 0
   fi
-  echo "install: Python packages into $VENV (about 3 minutes on a new machine)" >&2
+  echo "install: Python packages into $VENV (5-8 minutes on a new machine, 2.5 with a warm pip cache)" >&2
   "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
     || { echo "install: Python 3.11 is required, $PYTHON is $("$PYTHON" --version)" >&2; exit 1; }
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
