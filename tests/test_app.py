@@ -242,3 +242,17 @@ def test_the_fast_forward_equals_the_evaluation_predictions(served):
     ours = np.exp(runner.log_probs([load_rgb(data / p) for p in predictions["path"]]))
     expected = predictions[[f"p_{c}" for c in metadata["classes"]]].to_numpy()
     assert np.abs(ours - expected).max() < 1e-3
+
+
+def test_concurrent_photos_get_the_same_answers_as_one_at_a_time(served, shoes_root):
+    from concurrent.futures import ThreadPoolExecutor
+
+    server, _, _ = served
+    photos = [(shoes_root / "test" / label / "31.jpg").read_bytes() for label in ("adidas", "converse", "nike")]
+    alone = [server.predict(p).json()["probabilities"] for p in photos]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda p: server.predict(p), photos * 2))
+        health = pool.submit(httpx.get, server.url + "/api/health", timeout=30).result()
+    assert health.status_code == 200 and all(r.status_code == 200 for r in together)
+    for position, response in enumerate(together):
+        assert response.json()["probabilities"] == alone[position % 3]

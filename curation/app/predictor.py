@@ -7,8 +7,9 @@ the JSON fields of the app's API (see curation/app/__init__.py).
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ class TrustedPredictor:
     copies: CopyFinder
     embedder: QueryEmbedder
     started_seconds: float = 0.0
+    # one answer at a time: the OpenVINO requests and the duplicate index are not shared between threads
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, data: str, *, reports_dir: Path = Path("reports"), model_dir: Path | None = None,
@@ -99,6 +102,10 @@ class TrustedPredictor:
         return self.predict_photo(read_photo(data))
 
     def predict_photo(self, photo: Photo) -> dict[str, Any]:
+        with self._lock:
+            return self._answer(photo)
+
+    def _answer(self, photo: Photo) -> dict[str, Any]:
         log_probs = self.runner.log_probs([photo.image])[0]
         probs = self.calibration.probabilities(log_probs)
         in_set = self.calibration.prediction_set(probs)

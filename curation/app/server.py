@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, File, Form, Request, UploadFile  # annotations FastAPI resolves: no postponed ones here
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from curation.app.inputs import MAX_UPLOAD_BYTES, BadInput, read_photo
 
@@ -55,16 +56,18 @@ def create_app(predictor, feedback, *, max_bytes: int = MAX_UPLOAD_BYTES) -> Fas
 
     @app.post("/api/predict")
     async def predict(file: UploadFile | None = File(None)):
-        return predictor.predict(await _read(file))
+        # in a worker thread: the server keeps answering (health, the page) while a photo is judged
+        return await run_in_threadpool(predictor.predict, await _read(file))
 
     @app.post("/api/feedback")
     async def store_feedback(request: Request, file: UploadFile | None = File(None), label: str = Form("")):
         photo = read_photo(await _read(file), max_bytes=max_bytes)
         if label not in predictor.classes:
             raise BadInput(400, f"label must be one of {', '.join(predictor.classes)}, not {label!r}")
-        answer = predictor.predict_photo(photo)
+        answer = await run_in_threadpool(predictor.predict_photo, photo)
         client = request.client.host if request.client else ""
-        return feedback.store(photo, label, predicted=answer["label"], filename=file.filename or "", client=client)
+        return await run_in_threadpool(feedback.store, photo, label, predicted=answer["label"],
+                                       filename=file.filename or "", client=client)
 
     @app.get("/api/reference/{sample_id}")
     def reference(sample_id: str, full: bool = False):
