@@ -9,7 +9,8 @@ Built once at start-up from the dataset and what the stages cached, then asked p
   training images' median affinity;
 - `copy_of`: the duplicate engine (curation.leakage.engine.PictureJudge, as the scraper asks it)
   on the photo's exact-hash, pHash and lite0-cosine neighbours among every split's images;
-- `slice`: the error slice (reports/<dataset>/slices) most of the photo's nearest images belong to.
+- `slice`: the error slice (reports/<dataset>/slices) that 2 or more of the photo's 5 nearest images
+  belong to.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ from PIL import Image
 from curation.label_issues.foreign import MAX_DEVIATIONS, NEIGHBOURS, class_affinity
 
 NEAREST = 5
-SLICE_NEIGHBOURS = 5  # a photo is in a slice when most of its this many nearest images are members
+# A photo is like a slice when 2 of its 5 nearest images are members. Leave-one-out on the shoes set's
+# three slices (bench/RESULTS.md): 15 / 74 / 65 % of members found, 0.9 / 1.6 / 3.2 % of the rest
+# wrongly; a majority (3 of 5) found 4 / 64 / 30 %. A k-means cell within a class (slice 1) is not a
+# neighbourhood, and no neighbour rule finds it well.
+SLICE_NEIGHBOURS, SLICE_VOTES = 5, 2
 
 
 @dataclass
@@ -118,7 +123,7 @@ def _slice_of(references: ReferenceImages, similarity: np.ndarray) -> dict | Non
     around = set(references.table["sample_id"].iloc[np.argsort(-similarity)[:SLICE_NEIGHBOURS]])
     counts = [(len(around & s.members), s) for s in references.slices]
     count, best = max(counts, key=lambda item: item[0])
-    if count * 2 <= SLICE_NEIGHBOURS:
+    if count < SLICE_VOTES:
         return None
     return {"id": best.id, "description": best.description, "accuracy": best.accuracy,
             "neighbours_in_slice": count}
