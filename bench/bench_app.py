@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -115,9 +114,9 @@ def latency(predictor, photos: list[bytes]) -> dict:
 def over_http(args, photos: list[bytes]) -> tuple[float, np.ndarray]:
     import httpx
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from curation.localhost import free_port
+
+    port = free_port()
     argv = [sys.executable, "-m", "curation.app", args.data, "--reports-dir", str(args.reports_dir), "--port", str(port)]
     if args.evidence:
         argv += ["--evidence", args.evidence]

@@ -127,15 +127,14 @@ def scores(ordered: list[str], members: set[str], planted: set[str], description
 def datalab_top(outcomes: pd.DataFrame, probs: np.ndarray, vectors: np.ndarray):
     from cleanlab import Datalab
 
+    from curation.slices.discover import ordered_members
+
     lab = Datalab(data={"label": outcomes["label"].tolist()}, label_name="label", verbosity=0)
     lab.find_issues(features=vectors, pred_probs=probs, issue_types={"underperforming_group": {}})
     issues = lab.get_issues("underperforming_group")
-    mask = issues["is_underperforming_group_issue"].to_numpy()
-    members = np.flatnonzero(mask)
-    wrong, confidence = outcomes["wrong"].to_numpy(), outcomes["confidence"].to_numpy()
-    errors, right = members[wrong[members]], members[~wrong[members]]
-    ordered = np.concatenate([errors[np.argsort(-confidence[errors])], right[np.argsort(confidence[right])]])
-    return ordered
+    members = np.flatnonzero(issues["is_underperforming_group_issue"].to_numpy())
+    # ordered as our slices are, so that P@k compares like with like
+    return ordered_members(members, outcomes["wrong"].to_numpy(), outcomes["confidence"].to_numpy())
 
 
 def run_one(planting: str, seed: int, work: Path, cache) -> list[dict]:

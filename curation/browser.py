@@ -10,7 +10,6 @@ import asyncio
 import base64
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from curation.errors import CurationError
+from curation.localhost import free_port
 
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -64,10 +64,6 @@ def screenshot(target: str | Path, out_png: Path, *, width: int = 1280, height: 
     return out_png
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def _drive(ws_url: str, page_url: str, photo: Path, out: Path, hide: bool, width: int, height: int) -> None:
@@ -113,7 +109,7 @@ def screenshot_after_upload(page_url: str, photo: Path, out: Path, *, hide: bool
                             height: int = 760) -> Path:
     """Open a page, give `photo` to its file input #files as a person would (DevTools protocol), wait for
     an element #label, and save a PNG. `hide`: hide the `.near img` thumbnails first."""
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         browser = subprocess.Popen([chromium_path(), *FLAGS, f"--user-data-dir={profile}",
                                     f"--remote-debugging-port={port}", "about:blank"],

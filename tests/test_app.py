@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from curation.localhost import free_port
 from tests.foreign_images import _as_rgb, not_available_graphic
 from tests.odd_images import odd_files
 from tests.shoes_data import PROJECT_ROOT, copy_subset
@@ -24,10 +24,6 @@ REFUSED = {"empty.jpg": 400, "truncated.jpg": 400, "not_an_image.jpg": 415, "not
            "bomb.png": 413}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _jpeg(image: Image.Image, **options) -> bytes:
@@ -38,7 +34,7 @@ def _jpeg(image: Image.Image, **options) -> bytes:
 
 class Server:
     def __init__(self, argv: list[str], cwd: Path, log: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "CURATION_PROGRESS": "0"}
         self.process = subprocess.Popen([*argv, "--port", str(self.port)], cwd=cwd, env=env,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from curation.localhost import free_port
 from tests.shoes_data import copy_subset
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -31,10 +31,6 @@ def _only_loopback() -> bool:
     return [line.split(":")[0].strip() for line in lines] == ["lo"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _ray(*args: str) -> None:
@@ -53,7 +49,7 @@ def ray_cluster():
                               "run them through `make test` or scripts/loopback_only.sh")
     import ray
 
-    port = _free_port()
+    port = free_port()
     address = f"127.0.0.1:{port}"
     _ray("start", "--head", "--num-cpus", "1", "--port", str(port), "--include-dashboard", "false",
          "--disable-usage-stats")
@@ -212,7 +208,7 @@ def test_the_sharded_search_finds_the_unsharded_neighbours(ray_cluster):
 
 
 def test_a_cluster_that_cannot_be_reached_exits_2_with_a_message(small_shoes, tmp_path):
-    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{_free_port()}"}  # nothing listens there
+    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{free_port()}"}  # nothing listens there
     began = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "curation.scan", str(small_shoes), "--engine", "ray",
                            "--reports-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache")],

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from PIL import Image
 from curation.checks import get_check
 from curation.dataset_scan import scan_dataset
 from curation.integrity_report import write_integrity_report
+from curation.localhost import free_port
 from curation.review import build_review
 from curation.review.views import saved_view_definitions
 
@@ -74,10 +74,6 @@ def test_rerunning_updates_in_place_without_duplicates(review_data, cache, repor
     assert len(fo.load_dataset("review-rerun").match(fo.ViewField("integrity_severity") == "error")) == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_for_http(url: str, timeout: float) -> None:
@@ -96,7 +92,7 @@ def test_fiftyone_app_launch_serves_the_persistent_dataset_in_chromium(review_da
     from curation.browser import dump_dom, screenshot
 
     build_review(scan_and_check(review_data, reports_dir, cache), name="review-app", embeddings=False)
-    port = _free_port()
+    port = free_port()
     app = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "fiftyone"), "app", "launch", "review-app",
          "--remote", "--address", "127.0.0.1", "--port", str(port),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +55,22 @@ class ReferenceImages:
     affinity_mad: float = 1.0
     slices: list[SliceInfo] = field(default_factory=list)
 
-    @property
+    # Derived once, not per photo: each answer reads them.
+    @cached_property
     def train(self) -> np.ndarray:
         return (self.table["split"] == self.train_split).to_numpy()
+
+    @cached_property
+    def labels(self) -> np.ndarray:
+        return self.table["label"].astype(str).to_numpy()
+
+    @cached_property
+    def paths(self) -> np.ndarray:
+        return self.table["path"].astype(str).to_numpy()
+
+    @cached_property
+    def row_of_path(self) -> dict[str, int]:
+        return {path: row for row, path in enumerate(self.paths)}
 
 
 def build_references(table: pd.DataFrame, root: Path, *, cache, report_dir: Path, classes: list[str],
@@ -101,8 +115,7 @@ class PhotoEvidence:
 def photo_evidence(references: ReferenceImages, vector: np.ndarray) -> PhotoEvidence:
     """Nearest training images, the no-class rule and the slice for one combined unit vector."""
     similarity = references.vectors @ vector
-    train = references.train
-    labels = references.table["label"].astype(str).to_numpy()
+    train, labels = references.train, references.labels
     affinity = {}
     for name in references.classes:
         members = np.sort(similarity[train & (labels == name)])[-NEIGHBOURS:]
@@ -110,7 +123,7 @@ def photo_evidence(references: ReferenceImages, vector: np.ndarray) -> PhotoEvid
     best = max(v for v in affinity.values() if v == v)
     deviations = (references.affinity_median - best) / references.affinity_mad
     order = np.argsort(-np.where(train, similarity, -np.inf))[:NEAREST]
-    nearest = [{"path": str(references.table["path"].iloc[i]), "label": str(labels[i]),
+    nearest = [{"path": str(references.paths[i]), "label": str(labels[i]),
                 "similarity": round(float(similarity[i]), 4), "sample_id": str(references.table["sample_id"].iloc[i])}
                for i in order]
     return PhotoEvidence(nearest, bool(deviations >= MAX_DEVIATIONS), round(float(deviations), 2), affinity,
@@ -154,10 +167,10 @@ class CopyFinder:
         hashes = {"image": phash(image), "mirror image": phash(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))}
         neighbours = self.index.neighbours(hashes)
         cosine = self.references.lite0 @ lite0
-        paths = self.references.table["path"].astype(str).to_numpy()
+        paths, row_of = self.references.paths, self.references.row_of_path
         by_path = {n.ref for n in neighbours}
-        neighbours = [Neighbour(n.ref, n.path, n.hash_distance, n.hash_mirrored,
-                                float(cosine[np.flatnonzero(paths == n.ref)[0]])) for n in neighbours]
+        neighbours = [Neighbour(n.ref, n.path, n.hash_distance, n.hash_mirrored, float(cosine[row_of[n.ref]]))
+                      for n in neighbours]
         for i in np.argsort(-cosine)[:NEAREST]:
             if cosine[i] >= self.params.cosine_similar and paths[i] not in by_path:
                 neighbours.append(Neighbour(paths[i], self.root / paths[i], cosine=float(cosine[i])))
@@ -167,7 +180,8 @@ class CopyFinder:
         return self._found(verdict.of, verdict.kind, verdict.describe())
 
     def _found(self, path: str, kind: str, evidence: str) -> dict:
-        rows = self.references.table[self.references.table["path"].astype(str) == path]
-        split = str(rows["split"].iloc[0]) if len(rows) else ""
-        sample_id = str(rows["sample_id"].iloc[0]) if len(rows) else ""
+        row = self.references.row_of_path.get(path)
+        table = self.references.table
+        split = "" if row is None else str(table["split"].iloc[row])
+        sample_id = "" if row is None else str(table["sample_id"].iloc[row])
         return {"path": path, "kind": kind, "split": split, "sample_id": sample_id, "evidence": evidence}

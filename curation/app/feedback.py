@@ -21,6 +21,7 @@ from curation.errors import CurationError
 class FeedbackStore:
     def __init__(self, folder: Path, classes: list[str], dataset_root: Path):
         from curation.leakage.engine import PictureJudge
+        from curation.leakage.params import LeakageParams
         from curation.scrape.dedup import DedupIndex
 
         folder = Path(folder).resolve()
@@ -28,8 +29,9 @@ class FeedbackStore:
             raise CurationError(f"the feedback folder {folder} lies inside the dataset {dataset_root}: "
                                 "the tool never writes into a dataset")
         self.folder, self.classes = folder, classes
-        self.index = DedupIndex(near_threshold=10)
-        self.judge = PictureJudge()
+        params = LeakageParams()  # the audit's radius and rules, as the app's copy check uses them
+        self.index = DedupIndex(near_threshold=params.hash_max_distance)
+        self.judge = PictureJudge(params)
         self._lock = threading.Lock()
         for path in sorted(folder.glob("*/*")) if folder.is_dir() else []:
             if path.suffix != ".json":

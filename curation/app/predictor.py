@@ -31,11 +31,12 @@ class QueryEmbedder:
     """The label stage's combined vector (and lite0's own) for one photo, as combined_vectors makes them."""
 
     def __init__(self, spec: str):
-        from curation.embeddings import _loaded_model, model_names
+        from curation.embeddings import model_names
         from curation.inference import extractor_for
+        from curation.models import load_model
 
         self.names = model_names(spec)
-        self.extractors = [extractor_for(_loaded_model(name, None)) for name in self.names]
+        self.extractors = [extractor_for(load_model(name)) for name in self.names]
 
     def __call__(self, image) -> tuple[np.ndarray, np.ndarray]:
         parts = []

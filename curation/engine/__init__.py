@@ -24,12 +24,25 @@ ENGINES = ("local", "ray")
 _active: ContextVar = ContextVar("curation_engine", default=LocalEngine())
 
 __all__ = ["ENGINES", "ImageTask", "LocalEngine", "add_engine_argument", "current_engine", "engine_named",
-           "per_image", "use_engine"]
+           "map_missing", "per_image", "use_engine"]
 
 
 def current_engine():
     """The engine of the running command (LocalEngine unless `use_engine` says otherwise)."""
     return _active.get()
+
+
+def map_missing(task: ImageTask, rows, root, *, cache, kind: str, params: dict, workers: int = 2) -> tuple[dict, int]:
+    """The values of `task` for sample-table `rows`, by file sha256: those the content cache holds
+    under (kind, params), and those of the images it lacks, computed on the current engine and stored
+    (in the task's format). Returns (values, how many images were computed now)."""
+    known = cache.get_many(kind, params, rows["sha256"])
+    todo = rows[~rows["sha256"].isin(known)].drop_duplicates("sha256")
+    if len(todo):
+        fresh = current_engine().map_images(task, root, todo["sha256"], todo["path"], workers=workers)
+        cache.put_many(kind, params, fresh, fmt=task.fmt)
+        known.update(fresh)
+    return known, len(todo)
 
 
 @contextmanager

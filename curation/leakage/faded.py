@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from curation.cache import ContentCache
-from curation.engine import current_engine, per_image
+from curation.engine import map_missing, per_image
 from curation.image_io import load_rgb
 from curation.progress import progress
 
@@ -63,22 +63,16 @@ def _thumbnail(path: Path) -> np.ndarray | None:
 
 def compute_thumbnails(table: pd.DataFrame, root: Path, *, cache: ContentCache, workers: int = 2) -> tuple[np.ndarray, np.ndarray, int]:
     """(thumbnails uint8 (n, THUMB_SIDE**2), valid bool (n,), computed now); cached by file content."""
-    readable = table[table["load_error"] == ""]
-    params = {"version": THUMB_VERSION, "side": THUMB_SIDE}
-    known = cache.get_many(THUMB_KIND, params, readable["sha256"])
-    todo = readable[~readable["sha256"].isin(known)].drop_duplicates("sha256")
-    if len(todo):
-        task = per_image(_thumbnail, desc="fade thumbnails", fmt="npy")
-        fresh = current_engine().map_images(task, root, todo["sha256"], todo["path"], workers=workers)
-        cache.put_many(THUMB_KIND, params, fresh, fmt="npy")
-        known.update(fresh)
+    known, computed = map_missing(per_image(_thumbnail, desc="fade thumbnails", fmt="npy"),
+                                  table[table["load_error"] == ""], root, cache=cache, kind=THUMB_KIND,
+                                  params={"version": THUMB_VERSION, "side": THUMB_SIDE}, workers=workers)
     thumbs = np.zeros((len(table), THUMB_SIDE * THUMB_SIDE), dtype="uint8")
     valid = np.zeros(len(table), dtype=bool)
     for position, sha in enumerate(table["sha256"]):
         if sha in known:
             thumbs[position] = np.asarray(known[sha]).ravel()
             valid[position] = True
-    return thumbs, valid, len(todo)
+    return thumbs, valid, computed
 
 
 def saturated_fraction(rows: np.ndarray) -> np.ndarray:

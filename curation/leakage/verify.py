@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from curation.cache import ContentCache
-from curation.engine import current_engine, per_image
+from curation.engine import map_missing, per_image
 from curation.image_io import load_rgb
 from curation.leakage.canonical import trim_borders
 from curation.progress import progress
@@ -108,20 +108,15 @@ def compute_keypoints(table: pd.DataFrame, root: Path, positions: np.ndarray, *,
     rows = rows[rows["load_error"] == ""]
     params = {"version": KEYPOINT_VERSION, "n_features": n_features, "side": CANONICAL_SIDE,
               "contrast": CONTRAST_THRESHOLD, "clahe": CLAHE_CLIP}
-    known = cache.get_many(KEYPOINT_KIND, params, rows["sha256"])
-    todo = rows[~rows["sha256"].isin(known)].drop_duplicates("sha256")
-    if len(todo):
-        task = per_image(_extract, desc="keypoints", fmt="npy", n_features=n_features)
-        fresh = current_engine().map_images(task, root, todo["sha256"], todo["path"], workers=workers)
-        cache.put_many(KEYPOINT_KIND, params, fresh, fmt="npy")
-        known.update(fresh)
+    task = per_image(_extract, desc="keypoints", fmt="npy", n_features=n_features)
+    known, computed = map_missing(task, rows, root, cache=cache, kind=KEYPOINT_KIND, params=params, workers=workers)
     direct: list = [None] * len(table)
     mirror: list = [None] * len(table)
     wanted = set(int(p) for p in positions)
     for position, sha in enumerate(table["sha256"]):
         if position in wanted and sha in known:
             direct[position], mirror[position] = _split(known[sha])
-    return Keypoints(direct, mirror, len(todo))
+    return Keypoints(direct, mirror, computed)
 
 
 def _split(array: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from curation.cache import ContentCache
-from curation.engine import current_engine, per_image
+from curation.engine import map_missing, per_image
 from curation.image_io import load_rgb
 
 ATTRIBUTE_KIND = "slice_attributes"
@@ -119,15 +119,9 @@ def measure(path: Path) -> dict | None:
 
 def image_attributes(table: pd.DataFrame, root: Path, *, cache: ContentCache, workers: int = 2) -> pd.DataFrame:
     """One row per table row (same order): sample_id, split, the image attributes, min_side, aspect."""
-    readable = table[table["load_error"] == ""]
-    params = {"version": ATTRIBUTE_VERSION, "side": SIDE}
-    known = cache.get_many(ATTRIBUTE_KIND, params, readable["sha256"])
-    todo = readable[~readable["sha256"].isin(known)].drop_duplicates("sha256")
-    if len(todo):
-        task = per_image(measure, desc="image attributes", fmt="json")
-        fresh = current_engine().map_images(task, root, todo["sha256"], todo["path"], workers=workers)
-        cache.put_many(ATTRIBUTE_KIND, params, fresh, fmt="json")
-        known.update(fresh)
+    known, _ = map_missing(per_image(measure, desc="image attributes", fmt="json"), table[table["load_error"] == ""],
+                           root, cache=cache, kind=ATTRIBUTE_KIND, params={"version": ATTRIBUTE_VERSION, "side": SIDE},
+                           workers=workers)
     rows = [known.get(sha) or {} for sha in table["sha256"]]
     frame = pd.DataFrame(rows, columns=list(NUMERIC_ATTRIBUTES), index=table.index).astype("float64")
     frame["object_colour"] = [row.get("object_colour", "") for row in rows]

@@ -171,7 +171,8 @@ def test_candidates(candidates: list[Candidate], wrong: np.ndarray, params: Slic
     return tested
 
 
-def _ordered_members(members: np.ndarray, wrong: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+def ordered_members(members: np.ndarray, wrong: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Errors first, the most confident first; then the right ones, the least confident first."""
     errors = members[wrong[members]]
     right = members[~wrong[members]]
     return np.concatenate([errors[np.argsort(-confidence[errors], kind="stable")],
@@ -212,7 +213,7 @@ def make_slice(number: int, candidate: Candidate, wrong: np.ndarray, confidence:
     rest = np.setdiff1d(np.arange(len(wrong)), members)
     n, errors = len(members), int(wrong[members].sum())
     rest_errors = int(wrong[rest].sum())
-    return Slice(number, candidate.origin, _ordered_members(members, wrong, confidence), n, errors, errors / n,
+    return Slice(number, candidate.origin, ordered_members(members, wrong, confidence), n, errors, errors / n,
                  wilson_interval(errors, n), rest_errors / max(len(rest), 1), wilson_interval(rest_errors, len(rest)),
                  candidate.adjusted)
 

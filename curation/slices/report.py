@@ -136,9 +136,3 @@ def write_slice_report(result: SliceResult, *, root: Path, out_dir: Path, datase
                "found": rows.drop(columns=["origin"]).to_dict("records")}
     write_json(out_dir / "summary.json", summary)
     return summary
-
-
-def slice_of_samples(members: pd.DataFrame) -> dict[str, list[int]]:
-    """sample_id -> the slices it belongs to (for FiftyOne and the app)."""
-    return {str(k): sorted(int(s) for s in v) for k, v in members.groupby("sample_id")["slice"]}
-
