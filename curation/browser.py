@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -110,10 +112,11 @@ def screenshot_after_upload(page_url: str, photo: Path, out: Path, *, hide: bool
     """Open a page, give `photo` to its file input #files as a person would (DevTools protocol), wait for
     an element #label, and save a PNG. `hide`: hide the `.near img` thumbnails first."""
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+    # A leftover profile file is no failure of the screenshot (tempdir cleanup must not raise).
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-", ignore_cleanup_errors=True) as profile:
         browser = subprocess.Popen([chromium_path(), *FLAGS, f"--user-data-dir={profile}",
                                     f"--remote-debugging-port={port}", "about:blank"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             for _ in range(100):
                 try:
@@ -126,6 +129,23 @@ def screenshot_after_upload(page_url: str, photo: Path, out: Path, *, hide: bool
                 raise CurationError("Chromium's DevTools did not answer")
             asyncio.run(_drive(ws_url, page_url, photo, out, hide, width, height))
         finally:
-            browser.terminate()
-            browser.wait(timeout=30)
+            _stop_group(browser)
     return out
+
+
+def _stop_group(browser: subprocess.Popen, timeout: float = 30) -> None:
+    """Stop Chromium and every helper it started (its own process group), and wait until they are
+    gone: helpers that outlive the main process still write into the profile being deleted."""
+    try:
+        os.killpg(browser.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    browser.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(browser.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(browser.pid, signal.SIGKILL)
