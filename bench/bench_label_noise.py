@@ -3,14 +3,16 @@
 Noise is injected into the shoes train split with cleanlab.benchmarking.noise_generation
 (generate_noise_matrix_from_trace / generate_noisy_labels): 5%, 10% and 20%, symmetric (every wrong
 class equally likely) and class-conditional (a random noise matrix with that average rate), 3 seeds
-each. Every method sees the same noisy labels and the same out-of-sample probabilities, the audit's
-own (5-fold copy-grouped logistic regression on the cached embeddings of the fast path's backbones
-(default: lite0+lite1+lite2 side by side; --models to change), twice: the second pass weighs each
-label by 1 - its first-pass P(label wrong)), refitted on each noisy labelling, and is scored against
-the injected flips:
+each. The audit's own probabilities are refitted on each noisy labelling, copy groups whole in one
+fold (curation.label_issues.finetune.split_probabilities): a first fast pass (5-fold logistic
+regression on the cached embeddings of lite0+lite1+lite2 side by side; --models to change) gives
+P(label wrong); the fast path refitted and fold models fine-tuned on cached activations of lite2's
+frozen stages (each label weighed by 1 - that) are averaged. Every other method sees those same
+probabilities and is scored against the injected flips:
 
 - ours: the default list, P(label wrong) >= 0.5 from the noise channel (curation/label_issues/estimate.py)
   fitted to the same probabilities; its ranking score is that estimate;
+- ours before: the same on the fast path's probabilities alone (two passes, no fold models);
 - cleanlab find_label_issues (the earlier default, prune_by_noise_rate, and the other filter_by rules);
 - Datalab: cleanlab Datalab label issues, embeddings as features;
 - top losses (the original project's fastai `plot_top_losses`): flag where argmax != given label,
@@ -19,9 +21,9 @@ the injected flips:
   in a real (temporary) MongoDB; flag where mistakenness > 0.5 (which is argmax != given).
 
 Precision/recall/F1 are of the flags; AUROC of the method's ranking score; P@R0.9 is the best
-precision any threshold on the fast path's score reaches at recall >= 0.9 (what a perfectly
-calibrated threshold could give). The training issue's fold models are not measured here (they
-would need a fine-tuning run per noisy labelling).
+precision any threshold on the estimate reaches at recall >= 0.9 (P@R0.8 likewise): what a perfectly
+calibrated threshold could give. The training's own fold models are not measured here (they would
+need a full fine-tuning run per fold and noisy labelling).
 
 Run: python bench/bench_label_noise.py [--seeds 3] [--rates 0.05 0.1 0.2] [--kinds symmetric class_conditional];
 writes bench/out/label_noise.csv.
@@ -99,15 +101,19 @@ def fiftyone_mistakenness(paths: list[str], classes: list[str], labels: np.ndarr
     return np.array([by_path[path] for path in paths])
 
 
-def run_config(features, true, paths, classes, rate, kind, seed, c, groups) -> list[dict]:
+def run_config(features, activations, true, paths, classes, rate, kind, seed, c, groups) -> list[dict]:
     from curation.label_issues.detect import datalab_issues, find_label_issues_ranked
     from curation.label_issues.estimate import fit_noise_channel
+    from curation.label_issues.finetune import split_probabilities
     from curation.label_issues.probabilities import reweighed_cv_probabilities
 
     noisy = noisy_labels(true, rate, kind, seed)
     flips = noisy != true
     started = time.perf_counter()
-    probs = reweighed_cv_probabilities(features, noisy, len(classes), c=c, seed=seed, groups=groups)
+    fast = reweighed_cv_probabilities(features, noisy, len(classes), c=c, seed=seed, groups=groups)
+    fast_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    probs, used = split_probabilities(features, activations, noisy, len(classes), c=c, seed=seed, groups=groups)
     probs_seconds = time.perf_counter() - started
     rows = []
 
@@ -115,11 +121,15 @@ def run_config(features, true, paths, classes, rate, kind, seed, c, groups) -> l
         rows.append({"rate": rate, "kind": kind, "seed": seed, "flips": int(flips.sum()), "method": method,
                      **flag_metrics(flips, np.asarray(flags, bool), score), "seconds": seconds, **extra})
 
-    started = time.perf_counter()
-    channel = fit_noise_channel(probs, noisy)
-    estimate = channel.wrong_probability(probs, noisy)
-    add("ours: P(label wrong) >= 0.5", estimate >= 0.5, estimate, probs_seconds + time.perf_counter() - started,
-        p_at_r90=precision_at_recall(flips, estimate), noise_rate=channel.noise_rate)
+    for method, source, seconds, folds_used in (
+            ("ours: fine-tuned folds + fast path, P(label wrong) >= 0.5", probs, probs_seconds, float(used == "finetune")),
+            ("ours before: fast path only, P(label wrong) >= 0.5", fast, fast_seconds, np.nan)):
+        started = time.perf_counter()
+        channel = fit_noise_channel(source, noisy)
+        estimate = channel.wrong_probability(source, noisy)
+        add(method, estimate >= 0.5, estimate, seconds + time.perf_counter() - started,
+            p_at_r90=precision_at_recall(flips, estimate), p_at_r80=precision_at_recall(flips, estimate, 0.8),
+            noise_rate=channel.noise_rate, fold_models_used=folds_used)
     for filter_by in FILTERS:
         started = time.perf_counter()
         found = find_label_issues_ranked(noisy, probs, filter_by=filter_by)
@@ -141,6 +151,7 @@ def load_train(cache_dir: Path | None, models: str):
     from curation.cache import ContentCache
     from curation.dataset_scan import scan_dataset
     from curation.embeddings import combined_vectors
+    from curation.label_issues.finetune import FinetuneParams, activation_tensor
 
     from curation.label_issues.copies import copy_group_ids, find_copy_pairs
 
@@ -148,11 +159,12 @@ def load_train(cache_dir: Path | None, models: str):
         scanned = scan_dataset("shoes", reports_dir=ROOT / "bench" / "out" / "reports", cache=cache)
         train = scanned.table[(scanned.table["split"] == "train") & (scanned.table["load_error"] == "")].reset_index(drop=True)
         vectors = combined_vectors(train, scanned.dataset.root, cache=cache, spec=models)
+        activations = activation_tensor(train, scanned.dataset.root, cache=cache, params=FinetuneParams())
         groups = copy_group_ids(train, find_copy_pairs(train, scanned.dataset.root, cache=cache))
     classes = sorted(train["label"].unique())
     true = train["label"].map({name: k for k, name in enumerate(classes)}).to_numpy()
     paths = [str(scanned.dataset.root / path) for path in train["path"]]
-    return vectors, true, paths, classes, groups  # unit vectors: combined_vectors normalises
+    return vectors, activations, true, paths, classes, groups  # unit vectors: combined_vectors normalises
 
 
 def main() -> None:
@@ -170,14 +182,14 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(2)  # the fold models train as the audit trains them
     os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="bench-fiftyone-db-")
-    features, true, paths, classes, groups = load_train(args.cache_dir, args.models)
+    features, activations, true, paths, classes, groups = load_train(args.cache_dir, args.models)
     rows = []
     for rate in args.rates:
         for kind in args.kinds:
             for seed in range(args.seeds):
-                rows += run_config(features, true, paths, classes, rate, kind, seed, args.c, groups)
+                rows += run_config(features, activations, true, paths, classes, rate, kind, seed, args.c, groups)
                 print(f"done rate={rate} kind={kind} seed={seed}", file=sys.stderr, flush=True)
     frame = pd.DataFrame(rows)
     out = ROOT / "bench" / "out"
@@ -190,7 +202,8 @@ def main() -> None:
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds of each (rate, kind, method)."""
-    columns = ["flips", "flagged", "precision", "recall", "f1", "auroc", "p_at_r90", "noise_rate", "seconds"]
+    columns = ["flips", "flagged", "precision", "recall", "f1", "auroc", "p_at_r80", "p_at_r90", "noise_rate",
+               "fold_models_used", "seconds"]
     grouped = frame.groupby(["rate", "kind", "method"], sort=False)[columns].mean().reset_index()
     return grouped
 

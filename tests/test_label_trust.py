@@ -45,7 +45,8 @@ def planted(tmp_path_factory, shoes_root):
     from curation.cache import ContentCache
     from curation.checks.label_issues import check_result
     from curation.dataset_scan import scan_dataset
-    from curation.label_issues.audit import audit_label_issues
+    from curation.label_issues.audit import LabelIssueParams, audit_label_issues
+    from curation.label_issues.finetune import FinetuneParams
     from curation.label_issues.report import write_label_issue_report
 
     base = tmp_path_factory.mktemp("label_trust")
@@ -56,7 +57,9 @@ def planted(tmp_path_factory, shoes_root):
     foreign = [p.relative_to(root).as_posix() for p in written]
     with ContentCache(base / "cache") as cache:
         scanned = scan_dataset(root, name="two_brands", reports_dir=base / "reports", cache=cache)
-        audit = audit_label_issues(scanned.table, root, cache=cache, report_dir=scanned.report_dir)
+        # the fold models on cached activations (fewer steps: a small subset), end to end through the audit
+        params = LabelIssueParams(source="finetune", finetune=FinetuneParams(epochs=4, min_steps=40))
+        audit = audit_label_issues(scanned.table, root, cache=cache, report_dir=scanned.report_dir, params=params)
     out = write_label_issue_report(audit, check_result(scanned.table, audit), root=root,
                                    out_dir=scanned.report_dir / "label_issues", dataset="two_brands")
     return {"audit": audit, "copies": copies, "foreign": foreign, "out": out, "root": root}
@@ -85,6 +88,10 @@ def test_copies_never_judge_each_other(planted):
     for copy, source in planted["copies"].items():
         true_label = source.split("/")[1]
         assert issues.loc[copy, f"p_{true_label}"] > 0.5 and issues.loc[source, f"p_{true_label}"] > 0.5
+    # both sources were fitted and weighed against each other; the report says which was used
+    chosen = audit.summary["probabilities_chosen"]
+    assert set(chosen["label_log_likelihood"]) == {"finetune", "cv_logreg"}
+    assert chosen["used"] == max(chosen["label_log_likelihood"], key=chosen["label_log_likelihood"].get)
 
 
 def test_images_of_no_class_are_their_own_kind_and_no_shoe_is(planted):

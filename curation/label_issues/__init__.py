@@ -4,6 +4,8 @@
 - copies.py: the duplicate engine's copy groups (kept in one fold) and conflicting copies;
 - probabilities.py: out-of-sample predicted probabilities (cross-validated logistic regression on
   cached embeddings, or the training issue's fold models);
+- finetune.py: fold models fine-tuned on cached activations of a backbone's frozen early stages
+  (`--probabilities finetune`), averaged with the fast path where that explains the labels better;
 - estimate.py: P(label wrong) from a noise channel fitted to those probabilities;
 - injection.py: the noise-injection check of that estimate on the dataset's own labels;
 - foreign.py: images of no class, from their affinity to every class;

@@ -22,7 +22,7 @@ from curation.engine import add_engine_argument, use_engine
 from curation.checks.label_issues import check_result
 from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
 from curation.errors import CurationError
-from curation.label_issues.audit import LabelIssueParams, audit_label_issues
+from curation.label_issues.audit import SOURCES, LabelIssueParams, audit_label_issues
 from curation.label_issues.detect import FILTER_BY, RANK_BY
 from curation.label_issues.report import write_label_issue_report
 from curation.report_files import format_table
@@ -34,14 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataset_arguments(parser)
     add_engine_argument(parser)
     defaults = LabelIssueParams()
-    parser.add_argument("--from-folds", action="store_true",
-                        help="use the training's out-of-fold probabilities (reports/<dataset>/training/oof.parquet)")
+    parser.add_argument("--probabilities", choices=SOURCES, default=defaults.source,
+                        help="where the out-of-sample probabilities come from: cv_logreg (default, the fast path: "
+                             "logistic regression on the embeddings), finetune (also fold models fine-tuned on "
+                             "cached activations of the frozen early stages, averaged with it where that explains "
+                             "the labels better: for hundreds of images a class), folds (the training's own fold "
+                             "models, reports/<dataset>/training/oof.parquet)")
+    parser.add_argument("--from-folds", action="store_true", help="the same as --probabilities folds")
     parser.add_argument("--threshold", type=float, default=defaults.threshold,
                         help="P(label wrong) at and above which a sample is in the default list")
     parser.add_argument("--review-floor", type=float, default=defaults.review_floor,
                         help="P(label wrong) at and above which a sample below the threshold is in the review queue")
     parser.add_argument("--injection-rounds", type=int, default=defaults.injection_rounds,
-                        help="rounds of the noise-injection check (0: skip it)")
+                        help="rounds of the noise-injection check (0: skip it; default 2, 1 with finetune)")
     parser.add_argument("--filter-by", choices=FILTER_BY, default=defaults.filter_by,
                         help="cleanlab's rule, run for comparison (the cleanlab_issue column)")
     parser.add_argument("--rank-by", choices=RANK_BY, default=defaults.rank_by, help="label quality behind the score")
@@ -59,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    params = LabelIssueParams(source="folds" if args.from_folds else "cv_logreg", filter_by=args.filter_by,
+    params = LabelIssueParams(source="folds" if args.from_folds else args.probabilities, filter_by=args.filter_by,
                               rank_by=args.rank_by, n_folds=args.folds, c=args.c, embedding_model=args.model,
                               datalab=not args.no_datalab, train_split=args.train_split, threshold=args.threshold,
                               review_floor=args.review_floor, injection_rounds=args.injection_rounds)

@@ -3,7 +3,7 @@
 Every labelled split is checked on its own (train, test, an extended test_extra scraped from a
 search engine, ...), because a split's labels may come from a different, noisier process. In order:
 1. copy groups from the duplicate engine (copies.py), kept whole in one fold;
-2. out-of-sample probabilities (probabilities.py);
+2. out-of-sample probabilities (probabilities.py; with source "finetune" also finetune.py);
 3. per split, the noise channel (estimate.py): P(label wrong) for every sample;
 4. images of no class from their distance to every class (foreign.py);
 5. the findings, one kind each, in this order of precedence:
@@ -27,12 +27,15 @@ import pandas as pd
 
 from curation.label_issues.copies import conflicting_copies, copy_group_ids, find_copy_pairs
 from curation.label_issues.detect import datalab_issues, find_label_issues_ranked, validate_options
-from curation.label_issues.estimate import NoiseChannel, fit_noise_channels
+from curation.label_issues.estimate import NoiseChannel, better_explained, fit_noise_channels
 from curation.label_issues.evidence import nearest_references
+from curation.label_issues.finetune import (
+    FinetuneParams, activation_tensor, finetuned_probabilities, split_probabilities,
+)
 from curation.label_issues.foreign import MAX_DEVIATIONS, class_affinity
 from curation.label_issues.injection import injection_check
 from curation.label_issues.probabilities import (
-    DEFAULT_C, OutOfSample, cross_validated_probabilities, cv_probabilities, fold_probabilities,
+    DEFAULT_C, OutOfSample, averaged, cross_validated_probabilities, cv_probabilities, fold_probabilities,
     reweighed_cv_probabilities,
 )
 from curation.progress import progress
@@ -42,14 +45,17 @@ EVIDENCE_COLUMNS = ["kind", "wrong_probability", "copy_group", "copy_size", "cop
                     "affinity_deviations", "nearest", "cleanlab_issue", "label_quality", "note"]
 KINDS = ("not_in_any_class", "conflicting_copies", "label_error", "review")
 FLAG_KINDS = KINDS[:3]
-SOURCES = ("cv_logreg", "folds")
+SOURCES = ("finetune", "cv_logreg", "folds")
 LABEL_EMBEDDING_MODELS = "tf_efficientnet_lite0,tf_efficientnet_lite1,tf_efficientnet_lite2"
 DATALAB_TYPES = ("label", "outlier", "class_imbalance", "non_iid")  # copies come from the duplicate engine
 
 
 @dataclass
 class LabelIssueParams:
-    source: str = "cv_logreg"  # cv_logreg: the fast path on embeddings; folds: the training's fold models
+    # cv_logreg: the fast path on embeddings alone; finetune: also fold models fine-tuned on cached
+    # activations, labels weighed by a first cv_logreg pass (better on the whole shoes set, more false
+    # alarms on 80 images a class: bench/RESULTS.md); folds: the training's own fold models
+    source: str = "cv_logreg"
     threshold: float = 0.5  # P(label wrong) at and above which a sample is in the default list
     review_floor: float = 0.05  # P(label wrong) at and above which a sample is in the review queue
     foreign_deviations: float = MAX_DEVIATIONS  # MADs below the median class affinity: not_in_any_class
@@ -65,7 +71,9 @@ class LabelIssueParams:
     # a second pass whose fits weigh each label by 1 - its first-pass P(label wrong): a model less
     # taught by the wrong labels ranks them better (10 % flips: AUROC 0.943 to 0.952, bench/RESULTS.md)
     reweigh: bool = True
-    injection_rounds: int = 2  # noise-injection rounds of the check (0: none)
+    finetune: FinetuneParams = field(default_factory=FinetuneParams)
+    # noise-injection rounds of the check (0: none); None: 2, or 1 with finetune (each round refits every fold model)
+    injection_rounds: int | None = None
     datalab: bool = True  # also run Datalab (label, outlier, class imbalance, non-iid)
     train_split: str = "train"
 
@@ -105,6 +113,7 @@ class _Checked:
     per_split: list[pd.DataFrame]
     injection: dict[str, Any]
     affinity: dict[str, float] = field(default_factory=dict)  # median and MAD of the class affinity
+    choice: dict[str, Any] = field(default_factory=dict)  # which probabilities were used, and why
 
 
 def audit_label_issues(table: pd.DataFrame, root: Path, *, cache, params: LabelIssueParams | None = None,
@@ -118,23 +127,46 @@ def audit_label_issues(table: pd.DataFrame, root: Path, *, cache, params: LabelI
     vectors = combined_vectors(table, root, cache=cache, spec=params.embedding_model)
     pairs = find_copy_pairs(table, root, cache=cache) if params.copies else pd.DataFrame()
     groups = copy_group_ids(table, pairs)
-    if params.source == "cv_logreg":
-        def probabilities(weights=None) -> OutOfSample:
-            return cross_validated_probabilities(table, vectors, n_folds=params.n_folds, c=params.c, seed=params.seed,
-                                                 train_split=params.train_split, groups=groups, weights=weights)
-
-        oos = probabilities()
-        if params.reweigh:
-            oos = probabilities(_label_weights(table, _estimate(oos, params)))
-    else:
-        oos = fold_probabilities(table, report_dir or Path("reports"), train_split=params.train_split)
+    oos, choice = _probabilities(table, root, cache, vectors, groups, params, report_dir)
     checked = _estimate(oos, params)
-    checked.injection = _injection(table, vectors, groups, oos, checked, params)
+    checked.choice = choice
+    checked.injection = _injection(table, root, cache, vectors, groups, oos, checked, params)
     datalab, datalab_summary = _run_datalab(table, vectors, oos) if params.datalab else (pd.DataFrame(), pd.DataFrame())
     issues = _issue_table(table, vectors, groups, checked, datalab, params)
     audit = LabelAudit(issues, datalab, datalab_summary, oos.classes, params)
     audit.summary = _summary(audit, checked)
     return audit
+
+
+def _probabilities(table, root, cache, vectors, groups, params: LabelIssueParams,
+                   report_dir: Path | None) -> tuple[OutOfSample, dict[str, Any]]:
+    """The out-of-sample probabilities of params.source, and which were used and why."""
+    if params.source == "folds":
+        oos = fold_probabilities(table, report_dir or Path("reports"), train_split=params.train_split)
+        return oos, {"used": "folds"}
+
+    def probabilities(weights=None) -> OutOfSample:
+        return cross_validated_probabilities(table, vectors, n_folds=params.n_folds, c=params.c, seed=params.seed,
+                                             train_split=params.train_split, groups=groups, weights=weights)
+
+    fast = probabilities()
+    weights = _label_weights(table, _estimate(fast, params)) if params.reweigh else None
+    oos = probabilities(weights) if params.reweigh else fast
+    if params.source != "finetune":
+        return oos, {"used": "cv_logreg"}
+    fine = finetuned_probabilities(table, root, cache=cache, groups=groups, weights=weights, n_folds=params.n_folds,
+                                   seed=params.seed, train_split=params.train_split, params=params.finetune)
+    return _better_explained(averaged(fine, oos), oos)
+
+
+def _better_explained(mixed: OutOfSample, fast: OutOfSample) -> tuple[OutOfSample, dict[str, Any]]:
+    """The fold models' mean with the fast path, unless the fast path alone explains the labels better
+    (noise allowed): on a small split the fold models can err more, and more confidently, than the
+    regression on the embeddings, and then they would only add false alarms."""
+    sources = {"finetune": mixed, "cv_logreg": fast}
+    used, scores = better_explained({name: {split: (probs.pred_probs, probs.labels) for split, probs in source.splits.items()}
+                                     for name, source in sources.items()})
+    return sources[used], {"used": used, "label_log_likelihood": scores}
 
 
 def _method(params: LabelIssueParams) -> str:
@@ -165,25 +197,33 @@ def _label_weights(table: pd.DataFrame, checked: _Checked) -> np.ndarray:
     return 1.0 - table["sample_id"].astype(str).map(estimate).fillna(0.0).to_numpy()
 
 
-def _injection(table, vectors, groups, oos: OutOfSample, checked: _Checked, params: LabelIssueParams) -> dict:
-    """The noise-injection check on the train split (the fast path can refit; fold models cannot)."""
+def _injection(table, root, cache, vectors, groups, oos: OutOfSample, checked: _Checked, params: LabelIssueParams) -> dict:
+    """The noise-injection check on the train split, refitting the audit's own passes per round (the
+    training's fold models cannot be refitted)."""
     train = oos.splits.get(params.train_split)
-    if params.source != "cv_logreg" or train is None or not params.injection_rounds:
+    rounds = params.injection_rounds if params.injection_rounds is not None else 1 if params.source == "finetune" else 2
+    if params.source == "folds" or train is None or not rounds:
         return {"skipped": "fold-model probabilities cannot be refitted per injection round"
-                if params.source != "cv_logreg" else "no rounds asked for or no train split"}
+                if params.source == "folds" else "no rounds asked for or no train split"}
     position = {sid: i for i, sid in enumerate(table["sample_id"].astype(str))}
     rows = np.array([position[sid] for sid in train.sample_ids])
     features = vectors[rows].astype("float64")
     features /= np.linalg.norm(features, axis=1, keepdims=True).clip(min=1e-12)
     already = checked.per_split[list(oos.splits).index(params.train_split)]["wrong_probability"].to_numpy() >= params.threshold
+    fit = dict(n_folds=params.n_folds, seed=params.seed, groups=groups[rows], c=params.c)
+    if checked.choice.get("used") == "finetune":
+        activations = activation_tensor(table.iloc[rows], root, cache=cache, params=params.finetune)
 
-    def probabilities_for(labels: np.ndarray, seed: int) -> np.ndarray:  # the audit's own passes, on new labels
-        how = reweighed_cv_probabilities if params.reweigh else cv_probabilities
-        return how(features, labels, len(oos.classes), n_folds=params.n_folds, c=params.c, seed=params.seed,
-                   groups=groups[rows])
+        def probabilities_for(labels: np.ndarray, seed: int) -> np.ndarray:  # the audit's own steps, on new labels
+            return split_probabilities(features, activations, labels, len(oos.classes), reweigh=params.reweigh,
+                                       params=params.finetune, **fit)[0]
+    else:
+        def probabilities_for(labels: np.ndarray, seed: int) -> np.ndarray:  # the audit's own passes, on new labels
+            how = reweighed_cv_probabilities if params.reweigh else cv_probabilities
+            return how(features, labels, len(oos.classes), **fit)
 
     return injection_check(train.labels, len(oos.classes), probabilities_for, already, threshold=params.threshold,
-                           rounds=params.injection_rounds)
+                           rounds=rounds)
 
 
 def _run_datalab(table: pd.DataFrame, vectors: np.ndarray, oos: OutOfSample) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -356,6 +396,7 @@ def _summary(audit: LabelAudit, checked: _Checked) -> dict[str, Any]:
     return {
         "classes": checked.oos.classes,
         "source": checked.oos.source,
+        "probabilities_chosen": checked.choice,
         "method": _method(audit.params),
         "estimate": "P(label wrong): a noise channel fitted per split to the out-of-sample probabilities "
                     "(temperature and noise rate by maximum likelihood), then Bayes; see curation/label_issues/estimate.py",

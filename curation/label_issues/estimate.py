@@ -82,3 +82,22 @@ def fit_noise_channels(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict
 def fit_noise_channel(pred_probs: np.ndarray, labels: np.ndarray) -> NoiseChannel:
     """Maximum-likelihood temperature and noise rate for one split's labels and probabilities."""
     return fit_noise_channels({"split": (pred_probs, np.asarray(labels, dtype=int))})["split"]
+
+
+def label_log_likelihood(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> float:
+    """Mean log-likelihood per label of the given labels under the noise channels fitted to these
+    probabilities: how well a source of out-of-sample probabilities explains the labels, noise
+    allowed. Of two sources for the same samples, the higher explains them better."""
+    channels = fit_noise_channels(splits)
+    count = sum(len(labels) for _, labels in splits.values())
+    total = sum(_negative_log_likelihood(probs, np.asarray(labels, dtype=int), channels[name])
+                for name, (probs, labels) in splits.items())
+    return -total / max(count, 1)
+
+
+def better_explained(candidates: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> tuple[str, dict[str, float]]:
+    """Of several sources of probabilities for the same samples (name -> split -> (probs, labels)),
+    the one whose labels are likeliest under its fitted noise channels (the first on a tie), and
+    every source's mean log-likelihood per label."""
+    scores = {name: round(float(label_log_likelihood(splits)), 4) for name, splits in candidates.items() if splits}
+    return max(scores, key=lambda name: scores[name]), scores

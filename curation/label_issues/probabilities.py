@@ -196,6 +196,26 @@ def _other_split_probs(x, y, groups, weights, train, n_classes, *, n_folds, c, s
     return probs, f"{folds}-fold CV within {split}, each fold's model also fitted on all of {train_name}"
 
 
+def averaged(first: OutOfSample, second: OutOfSample) -> OutOfSample:
+    """The mean of two sources' probabilities, per split, for the samples both checked (in first's
+    order); a split only one checked keeps that one's. `how` says both."""
+    result = OutOfSample(first.classes, {}, f"{first.source}+{second.source}", {**second.skipped, **first.skipped})
+    for split in sorted(set(first.splits) | set(second.splits)):
+        a, b = first.splits.get(split), second.splits.get(split)
+        if a is None or b is None:
+            result.splits[split] = a or b
+            result.skipped.pop(split, None)
+            continue
+        where = {sid: i for i, sid in enumerate(b.sample_ids)}
+        keep = [i for i, sid in enumerate(a.sample_ids) if sid in where]
+        other = [where[a.sample_ids[i]] for i in keep]
+        result.splits[split] = SplitProbabilities(
+            split, [a.sample_ids[i] for i in keep], a.labels[keep], (a.pred_probs[keep] + b.pred_probs[other]) / 2,
+            f"the mean of {a.how} and {b.how}")
+        result.skipped.pop(split, None)
+    return result
+
+
 # --- the training issue's fold models -------------------------------------------------------
 
 def _read_training_frames(report_dir: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:

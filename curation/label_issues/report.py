@@ -79,6 +79,12 @@ def _draw_flag_matrix(axis, audit: LabelAudit) -> None:
 
 
 METHOD_HTML = (
+    "<p><b>Where the probabilities come from:</b> a logistic regression on three backbones' embeddings, "
+    "cross-validated, fitted twice: the second fit weighs each label by 1 - its first-pass P(label wrong), "
+    "so a suspected error teaches it less. With <code>finetune</code>, fold models (the last stage of "
+    "EfficientNet-Lite2 fine-tuned per fold on cached activations of its frozen early stages, with the "
+    "same weights) are averaged with it where that explains the labels better. Every sample is predicted "
+    "by a model that never saw it or its copies (the per-split lines below say how).</p>"
     "<p><b>How sure:</b> each estimate is P(label wrong), from a noise channel fitted to the split's "
     "out-of-sample probabilities: the given label is taken to be the true class except for a fraction "
     "(the estimated noise rate) replaced at random; a temperature and that rate are fitted by maximum "
@@ -87,6 +93,15 @@ METHOD_HTML = (
     "{threshold}; the review queue those down to {floor}. Images far from every class are "
     "<code>not_in_any_class</code> and get no suggested class. The noise-injection check below flipped "
     "known labels of this dataset and measured what the estimate makes of them.</p>")
+
+
+def _choice_html(choice: dict) -> str:
+    scores = choice.get("label_log_likelihood") or {}
+    if len(scores) < 2:
+        return ""
+    other = next(name for name in scores if name != choice["used"])
+    return (f" Used <code>{escape(choice['used'])}</code>: it explains the given labels better (mean log-likelihood "
+            f"per label {scores[choice['used']]:.3f}, against {scores[other]:.3f} for <code>{escape(other)}</code>).")
 
 
 def _split_rows(audit: LabelAudit) -> list[dict]:
@@ -179,7 +194,8 @@ def _html(audit: LabelAudit, root: Path, dataset: str, figure: bytes) -> str:
     body = (STYLE + f"<p>{summary['flagged']} findings in {summary['checked']} checked samples "
             f"({by_kind['not_in_any_class']} of no class, {summary['conflicting_copy_groups']} pictures filed under "
             f"two labels, {by_kind['label_error']} likely label errors), {summary['review']} more in the review queue; "
-            f"{summary['not_checked']} not checked. Probabilities: <code>{escape(summary['source'])}</code>.</p>"
+            f"{summary['not_checked']} not checked. Probabilities: <code>{escape(summary['source'])}</code>."
+            f"{_choice_html(summary.get('probabilities_chosen') or {})}</p>"
             + METHOD_HTML.format(threshold=audit.params.threshold, floor=audit.params.review_floor)
             + table_html(_split_rows(audit), ["split", "samples", "checked", "flagged", "review",
                                               "estimated_noise_rate", "cleanlab_flags", "how"])
