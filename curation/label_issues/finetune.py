@@ -9,8 +9,9 @@ stages once (cached by file content, through the engine layer), and each fold tr
 stages and a new head on those activations for a few epochs.
 
 Each label's loss is weighed by 1 - its P(label wrong) from a first pass of the fast path, so a
-suspected flip teaches the fold models less: with 10 % of shoes train flipped the fold models'
-estimate ranks the flips at AUROC 0.98 against the fast path's 0.96 (bench/RESULTS.md).
+suspected flip teaches the fold models less. Their probabilities are averaged with the fast path's:
+with 10 % of shoes train flipped that mean ranks the flips at AUROC 0.965-0.971 against the fast
+path's 0.951-0.959 (bench/RESULTS.md).
 
 Splits as in curation.label_issues.probabilities: train by K-fold within train, copy groups kept
 whole in one fold; every other labelled split by one model fitted on all of train, less the copies
@@ -30,7 +31,7 @@ from curation.engine import ImageTask, map_missing
 from curation.image_io import load_rgb
 from curation.label_issues.probabilities import (
     DEFAULT_C, TRAIN_SPLIT, OutOfSample, SplitProbabilities, _cv_problem, _encode, _folds, _n_folds, cv_probabilities,
-    labelled_rows,
+    first_pass_weights, labelled_rows,
 )
 from curation.progress import progress
 
@@ -42,7 +43,7 @@ ACTIVATION_VERSION = 1
 class FinetuneParams:
     model: str = "tf_efficientnet_lite2"  # the packaged backbone the training also starts from
     # blocks[:frozen_blocks] run once per image, the rest is trained per fold: through block 5 (of 7) the
-    # folds fit in 90 s on shoes train (through block 4: 300 s, for AUROC 0.98 against 0.97; bench/RESULTS.md)
+    # folds fit in 90 s on shoes train (through block 4: 300 s, for AUROC 0.973-0.982 against 0.955-0.975)
     frozen_blocks: int = 6
     epochs: int = 6
     min_steps: int = 100  # at least this many optimiser steps per fold model, however small the split
@@ -150,11 +151,13 @@ def _fit_predict(trainable: _Trainable, activations, labels: np.ndarray, weights
                                                    pct_start=0.25)
     loss_of = torch.nn.CrossEntropyLoss(reduction="none", label_smoothing=params.label_smoothing)
     done = 0
-    while done < total:
+    while done < total and len(fit_index) >= 2:  # batch norm needs two samples a batch
         order = rng.permutation(fit_index)
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            if len(batch) < 2 or done == total:  # batch norm needs two
+            if done == total:
+                break
+            if len(batch) < 2:
                 continue
             view = torch.as_tensor(rng.integers(0, 2, len(batch)))
             x = activations[torch.as_tensor(batch), view].float()
@@ -164,8 +167,6 @@ def _fit_predict(trainable: _Trainable, activations, labels: np.ndarray, weights
             optimiser.step()
             schedule.step()
             done += 1
-        if len(fit_index) < 2:
-            break
     net.eval()
     with torch.no_grad():
         chunks = [sum(torch.softmax(net(activations[torch.as_tensor(part), view].float()), 1) for view in (0, 1)) / 2
@@ -195,12 +196,11 @@ def split_probabilities(features: np.ndarray, activations, labels: np.ndarray, n
     fold models both weigh each label by 1 - that; their mean is the answer, unless the fast path
     alone explains the labels better. Returns (probabilities, "finetune" or "cv_logreg"). For the
     noise-injection check and the benchmark, which refit it on new labels."""
-    from curation.label_issues.estimate import better_explained, fit_noise_channel
+    from curation.label_issues.estimate import better_explained
 
     fit = dict(groups=groups, n_folds=n_folds, seed=seed)
-    first = cv_probabilities(features, labels, n_classes, c=c, **fit)
-    weights = 1.0 - fit_noise_channel(first, labels).wrong_probability(first, labels) if reweigh else None
-    fast = cv_probabilities(features, labels, n_classes, c=c, weights=weights, **fit) if reweigh else first
+    weights = first_pass_weights(features, labels, n_classes, c=c, **fit) if reweigh else None
+    fast = cv_probabilities(features, labels, n_classes, c=c, weights=weights, **fit)
     mixed = (fast + finetuned_oof(activations, labels, n_classes, weights=weights, params=params, **fit)) / 2
     used, _ = better_explained({"finetune": {"split": (mixed, labels)}, "cv_logreg": {"split": (fast, labels)}})
     return (mixed if used == "finetune" else fast), used
@@ -257,5 +257,5 @@ def finetuned_probabilities(table: pd.DataFrame, root: Path, *, cache, groups: n
 
 
 def _describe(params: FinetuneParams) -> str:
-    return (f"{params.model} frozen through block {params.frozen_blocks - 1}, the rest trained {params.epochs} "
-            f"epochs on cached activations of each image and its mirror; labels weighed by 1 - P(label wrong)")
+    return (f"{params.model} frozen through block {params.frozen_blocks - 1}, the rest trained at least "
+            f"{params.epochs} epochs and {params.min_steps} steps on cached activations of each image and its mirror; labels weighed by 1 - P(label wrong)")

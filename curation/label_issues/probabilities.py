@@ -108,17 +108,23 @@ def cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *
     return probs
 
 
-def reweighed_cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
-                               c: float = DEFAULT_C, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
-    """cv_probabilities twice: the second pass weighs each label by 1 - P(label wrong) from the first
-    (the noise channel of curation.label_issues.estimate, fitted to this one split). The audit's two
-    passes on one split's arrays, for the noise-injection check and the benchmark."""
+def first_pass_weights(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
+                       c: float = DEFAULT_C, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
+    """1 - P(label wrong) per label, from a first cv_probabilities pass and the noise channel of
+    curation.label_issues.estimate fitted to this one split: how much each label counts in a refit."""
     from curation.label_issues.estimate import fit_noise_channel
 
     first = cv_probabilities(features, labels, n_classes, n_folds=n_folds, c=c, seed=seed, groups=groups)
-    wrong = fit_noise_channel(first, labels).wrong_probability(first, labels)
-    return cv_probabilities(features, labels, n_classes, n_folds=n_folds, c=c, seed=seed, groups=groups,
-                            weights=1.0 - wrong)
+    return 1.0 - fit_noise_channel(first, labels).wrong_probability(first, labels)
+
+
+def reweighed_cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
+                               c: float = DEFAULT_C, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
+    """cv_probabilities twice: the second pass weighs each label by first_pass_weights. The audit's
+    two passes on one split's arrays, for the noise-injection check and the benchmark."""
+    fit = dict(n_folds=n_folds, c=c, seed=seed, groups=groups)
+    return cv_probabilities(features, labels, n_classes, weights=first_pass_weights(features, labels, n_classes, **fit),
+                            **fit)
 
 
 def _folds(labels: np.ndarray, groups: np.ndarray | None, n_folds: int, seed: int):
