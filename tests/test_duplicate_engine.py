@@ -30,6 +30,17 @@ def test_copies_of_real_photos_are_near_duplicates_with_their_evidence(shoes_roo
     assert "keypoints(mirror)" in _verdict(judge, shoes_root, held, copies["mirrored"]).signal
 
 
+def test_a_wide_crop_squashed_back_to_square_is_a_copy(shoes_root, tmp_path):
+    # Not a similarity transform: judged from the copy's side, 11 chance matches with the mirror image
+    # (a degenerate fit) once outnumbered the 9 direct ones, and the alignment started from that.
+    # The affine fit (38 inliers) now chooses the orientation and seeds the alignment.
+    photo = Image.open(shoes_root / "test/converse/0.jpg").convert("RGB")
+    photo.crop((0, 48, 240, 216)).resize((240, 240)).save(tmp_path / "squashed.jpg", quality=88)
+    verdict = PictureJudge().judge(photo, [Neighbour("squashed", tmp_path / "squashed.jpg", cosine=0.89, hash_distance=16)])
+    assert verdict.is_copy and verdict.kind == "near_duplicate", verdict
+    assert verdict.evidence["structure"] >= 0.93 and "mirror" not in verdict.signal, verdict
+
+
 def test_colourway_renders_are_similar_never_copies_even_when_hash_and_embedding_agree(shoes_root):
     judge = PictureJudge()
     for held, other in COLOURWAYS:

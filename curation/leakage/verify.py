@@ -42,6 +42,7 @@ CONTRAST_THRESHOLD = 0.02  # lower than SIFT's 0.04: faint detail of white-on-wh
 CLAHE_CLIP = 2.0  # local contrast equalisation on 4 x 4 tiles before detection
 RATIO_TEST = 0.8  # Lowe's ratio test on the two nearest descriptors
 RANSAC_PIXELS = 1.25  # at 128 px: a copy aligns within a pixel, a look-alike photo does not
+AFFINE_GAIN = 1.5  # a full affine fit with this many times the similarity's inliers seeds the alignment
 DESCRIPTOR = 128
 # Descriptor bin i of a keypoint of the mirror image is bin MIRROR_BINS[i] of the original keypoint.
 MIRROR_BINS = np.arange(DESCRIPTOR).reshape(4, 4, 8)[::-1, :, (-np.arange(8)) % 8].ravel()
@@ -130,21 +131,30 @@ def _split(array: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.n
 
 
 def _inliers(a: tuple[np.ndarray, np.ndarray] | None, b: tuple[np.ndarray, np.ndarray] | None,
-             matcher) -> tuple[int, np.ndarray | None]:
-    """Matches consistent with one similarity transform from a to b (RANSAC inliers), and that
-    transform (2 x 3, a's canonical pixels to b's; None when there is none)."""
+             matcher) -> tuple[int, int, np.ndarray | None]:
+    """Matches consistent with one similarity transform from a to b (RANSAC inliers), the inliers of
+    the better of that and a full affine fit, and the better fit's transform (2 x 3, a's canonical
+    pixels to b's; None when there is none). The similarity's count is the signal (its thresholds
+    were calibrated on it); a copy squashed to another aspect ratio fits an affine transform far
+    better, and that one seeds the alignment and decides between the image and its mirror."""
     import cv2
 
     if a is None or b is None or len(a[1]) < 8 or len(b[1]) < 8:
-        return 0, None
+        return 0, 0, None
     matches = matcher.knnMatch(a[1], b[1], k=2)
     good = [m[0] for m in matches if len(m) == 2 and m[0].distance < RATIO_TEST * m[1].distance]
     if len(good) < 6:
-        return 0, None
+        return 0, 0, None
     source = a[0][[m.queryIdx for m in good]]
     target = b[0][[m.trainIdx for m in good]]
     transform, inliers = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS)
-    return (int(inliers.sum()), transform) if inliers is not None else (0, None)
+    if inliers is None:
+        return 0, 0, None
+    count = int(inliers.sum())
+    affine, affine_inliers = cv2.estimateAffine2D(source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS)
+    if affine_inliers is not None and affine_inliers.sum() >= AFFINE_GAIN * count:
+        return count, int(affine_inliers.sum()), affine
+    return count, count, transform
 
 
 @dataclass
@@ -164,11 +174,11 @@ def match_pair(a, b, *, enough: int, matcher=None) -> tuple[int, bool, np.ndarra
 
     matcher = matcher or cv2.BFMatcher(cv2.NORM_L2)
     a_direct, (b_direct, b_mirror) = a[0] if a is not None else None, b if b is not None else (None, None)
-    direct, transform = _inliers(a_direct, b_direct, matcher)
+    direct, direct_support, transform = _inliers(a_direct, b_direct, matcher)
     if direct >= enough:
         return direct, False, transform
-    flipped, flipped_transform = _inliers(a_direct, b_mirror, matcher)
-    if flipped > direct:
+    flipped, flipped_support, flipped_transform = _inliers(a_direct, b_mirror, matcher)
+    if (flipped_support, flipped) > (direct_support, direct):
         # Mirrored points are (-x, y): b's own x is minus the transform's first row.
         return flipped, True, flipped_transform * np.array([[-1.0], [1.0]]) if flipped_transform is not None else None
     return direct, False, transform
