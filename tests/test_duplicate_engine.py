@@ -7,6 +7,7 @@ from __future__ import annotations
 from PIL import Image, ImageEnhance, ImageOps
 
 from curation.leakage.engine import Neighbour, PictureJudge
+from curation.leakage.planting import watermark
 
 COLOURWAYS = [("train/adidas/118.jpg", "train/adidas/196.jpg"),  # Pharrell Tennis Hu, blue and beige, 4 hash bits
               ("train/nike/121.jpg", "train/nike/52.jpg")]  # Air Max 97 render, 23 keypoint matches
@@ -39,6 +40,18 @@ def test_a_wide_crop_squashed_back_to_square_is_a_copy(shoes_root, tmp_path):
     verdict = PictureJudge().judge(photo, [Neighbour("squashed", tmp_path / "squashed.jpg", cosine=0.89, hash_distance=16)])
     assert verdict.is_copy and verdict.kind == "near_duplicate", verdict
     assert verdict.evidence["structure"] >= 0.93 and "mirror" not in verdict.signal, verdict
+
+
+def test_a_watermark_across_a_tight_cropped_shoe_is_set_aside_and_the_copy_found(shoes_root, tmp_path):
+    # train/nike/84 trims to 128 x 45 px: the caption crosses nearly every block, which once vetoed
+    # the copy (structure 0.45). Its strokes are in the copy only, and every edge of the original is
+    # still there: set aside, the rest aligns as one picture.
+    held = "train/nike/84.jpg"
+    marked = watermark(Image.open(shoes_root / held).convert("RGB"))
+    marked.save(tmp_path / "marked.jpg", quality=92)
+    verdict = _verdict(PictureJudge(), shoes_root, held, Image.open(tmp_path / "marked.jpg"), cosine=0.81, hash_distance=12)
+    assert verdict.is_copy and verdict.kind == "near_duplicate", verdict
+    assert "overlay" in verdict.signal and 0 < verdict.evidence["overlay"] <= 0.5, verdict
 
 
 def test_colourway_renders_are_similar_never_copies_even_when_hash_and_embedding_agree(shoes_root):

@@ -15,6 +15,13 @@ white-background pair shares), with one pixel of slack for resampling and JPEG:
 - tone: the share of content pixels whose brightness one curve (b's grey level -> a's) predicts;
 - colour: the same with one curve per channel (the tone figure where either side is grey);
 - structure: correlation of the two gradient-magnitude images (edges in the same places).
+
+An overlay (a watermark, a caption, a logo stamped on) adds strokes to one image that the other
+lacks, while every edge of the clean image is still there. When the figures fall short of a copy,
+those strokes (edges of one side far from any edge of the other) are set aside with a margin, and
+the figures are measured again on the rest, with structure as one correlation over the remaining
+pixels (a thin shoe cut tight to the frame leaves too few whole blocks for the block median). Another
+frame or another photo moves edges in both images, so its figures do not recover.
 """
 
 from __future__ import annotations
@@ -40,6 +47,12 @@ ECC_ITERATIONS = 40
 BLOCK = 16  # structure is judged per block of this many pixels (8 x 8 blocks at 128 px)
 MIN_EDGE_SPREAD = 2.0  # gradient spread below which a block is flat
 MIN_BLOCKS = 4
+EDGE_FRACTION = 0.2  # an edge pixel: gradient magnitude above this share of the image's 99th percentile
+EDGE_SLACK = 5  # px (ellipse diameter): an edge this close to one of the other image counts as the same edge
+OVERLAY_MARGIN = 9  # px (ellipse diameter) set aside around an overlay's strokes
+OVERLAY_MAX_SHARE = 0.5  # an overlay covers less than half of the content: the rest is most of the evidence
+OVERLAY_CONTAINED = 0.95  # share of the clean image's edges found in the overlaid one
+FIELDS = ("coverage", "structure", "tone", "colour", "overlay")
 
 
 @dataclass(frozen=True)
@@ -48,10 +61,11 @@ class Alignment:
     structure: float  # correlation of gradient magnitudes on the content pixels
     tone: float  # share of content pixels explained by one brightness curve
     colour: float  # share explained by one curve per channel (tone where a side is grey)
+    overlay: float = 0.0  # share of the content set aside as one image's overlay (0: the figures are of all of it)
 
     @classmethod
     def missing(cls) -> "Alignment":
-        return cls(np.nan, np.nan, np.nan, np.nan)
+        return cls(np.nan, np.nan, np.nan, np.nan, np.nan)
 
 
 @dataclass
@@ -62,22 +76,22 @@ class Alignments:
     structure: np.ndarray
     tone: np.ndarray
     colour: np.ndarray
+    overlay: np.ndarray
 
     @classmethod
     def empty(cls, n: int) -> "Alignments":
-        return cls(*(np.full(n, np.nan) for _ in range(4)))
+        return cls(*(np.full(n, np.nan) for _ in FIELDS))
 
     @classmethod
     def of(cls, alignments: list[Alignment]) -> "Alignments":
-        return cls(*(np.array([getattr(a, name) for a in alignments], dtype="float64").reshape(-1)
-                     for name in ("coverage", "structure", "tone", "colour")))
+        return cls(*(np.array([getattr(a, name) for a in alignments], dtype="float64").reshape(-1) for name in FIELDS))
 
     def put(self, where: np.ndarray, values: "Alignments") -> None:
-        for name in ("coverage", "structure", "tone", "colour"):
+        for name in FIELDS:
             getattr(self, name)[where] = getattr(values, name)
 
     def take(self, keep: np.ndarray) -> "Alignments":
-        return Alignments(*(getattr(self, name)[keep] for name in ("coverage", "structure", "tone", "colour")))
+        return Alignments(*(getattr(self, name)[keep] for name in FIELDS))
 
 
 def canonical_view(image: Image.Image) -> np.ndarray:
@@ -91,9 +105,12 @@ def canonical_view(image: Image.Image) -> np.ndarray:
     return resized.astype("float32")
 
 
-def align(view_a: np.ndarray, view_b: np.ndarray, transform: np.ndarray) -> Alignment:
+def align(view_a: np.ndarray, view_b: np.ndarray, transform: np.ndarray,
+          copy_level: tuple[float, float] | None = None) -> Alignment:
     """How well `transform` (2 x 3, a's pixels to b's) and one colour mapping explain a by b. With no
-    transform (too few keypoint matches), the dense alignment starts from the two frames' scale."""
+    transform (too few keypoint matches), the dense alignment starts from the two frames' scale.
+    copy_level (structure, tone): below it, an overlay on one image is set aside and the figures
+    measured without it are returned if they reach it."""
     import cv2
 
     if transform is None or not np.isfinite(transform).all():
@@ -107,13 +124,57 @@ def align(view_a: np.ndarray, view_b: np.ndarray, transform: np.ndarray) -> Alig
     if content.sum() < MIN_CONTENT_PIXELS:
         return Alignment(float(inside.mean()), np.nan, np.nan, np.nan)
     grey_a, grey_b = _grey(view_a), _grey(warped)
-    tone = _explained(grey_a[..., None], grey_b[..., None], content)
     achromatic = min(_chroma(view_a, content), _chroma(warped, content)) < GREY_CHROMA
-    colour = tone if achromatic else _explained(view_a, warped, content)
-    return Alignment(float(inside.mean()), _structure(grey_a, grey_b, content), tone, colour)
+    whole = Alignment(float(inside.mean()), _structure(grey_a, grey_b, content),
+                      *_tone_and_colour(view_a, warped, grey_a, grey_b, content, achromatic))
+    if copy_level is None or _reaches(whole, copy_level):
+        return whole
+    edges_a, edges_b = _edges(grey_a), _edges(grey_b)
+    overlay = _overlay(edges_a, edges_b, content, inside)
+    if overlay is None:
+        return whole
+    region, share = overlay
+    rest = content & ~region
+    discounted = Alignment(whole.coverage, _correlation(edges_a[rest], edges_b[rest]),
+                           *_tone_and_colour(view_a, warped, grey_a, grey_b, rest, achromatic), overlay=share)
+    return discounted if _reaches(discounted, copy_level) else whole
 
 
-def align_pairs(table, root: Path, pairs: np.ndarray, transforms: np.ndarray, *, workers: int = 2) -> Alignments:
+def _reaches(alignment: Alignment, copy_level: tuple[float, float]) -> bool:
+    return bool(alignment.structure >= copy_level[0] and alignment.tone >= copy_level[1])
+
+
+def _tone_and_colour(view_a, warped, grey_a, grey_b, mask, achromatic) -> tuple[float, float]:
+    tone = _explained(grey_a[..., None], grey_b[..., None], mask)
+    return tone, tone if achromatic else _explained(view_a, warped, mask)
+
+
+def _overlay(edges_a: np.ndarray, edges_b: np.ndarray, content: np.ndarray, inside: np.ndarray):
+    """(region, share of content) of strokes that one image adds while holding every edge of the
+    other, or None: no such strokes, edges missing on both sides, or too much of the picture."""
+    level = EDGE_FRACTION * max(np.percentile(edges_a[content], 99), np.percentile(edges_b[content], 99))
+    strong_a, strong_b = (edges_a > level) & inside, (edges_b > level) & inside
+    near_a, near_b = _dilated(strong_a, EDGE_SLACK), _dilated(strong_b, EDGE_SLACK)
+    added_a, added_b = strong_a & ~near_b, strong_b & ~near_a
+    clean, added, near_overlaid = (strong_a, added_b, near_b) if added_b.sum() >= added_a.sum() else (strong_b, added_a, near_a)
+    if not added.any() or (clean & near_overlaid).sum() < OVERLAY_CONTAINED * max(1, clean.sum()):
+        return None
+    region = _dilated(added, OVERLAY_MARGIN)
+    share = float((content & region).sum() / content.sum())
+    if share > OVERLAY_MAX_SHARE or (content & ~region).sum() < MIN_CONTENT_PIXELS:
+        return None
+    return region, share
+
+
+def _dilated(mask: np.ndarray, diameter: int) -> np.ndarray:
+    import cv2
+
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (diameter, diameter))
+    return cv2.dilate(mask.astype("uint8"), kernel) > 0
+
+
+def align_pairs(table, root: Path, pairs: np.ndarray, transforms: np.ndarray, *, workers: int = 2,
+                copy_level: tuple[float, float] | None = None) -> Alignments:
     """align() for pairs of table positions, each image decoded once (an unreadable one: NaN)."""
     views: dict[int, np.ndarray | None] = {}
 
@@ -130,7 +191,7 @@ def align_pairs(table, root: Path, pairs: np.ndarray, transforms: np.ndarray, *,
 
     def one(i: int) -> Alignment:
         a, b = views[int(pairs[i, 0])], views[int(pairs[i, 1])]
-        return Alignment.missing() if a is None or b is None else align(a, b, transforms[i])
+        return Alignment.missing() if a is None or b is None else align(a, b, transforms[i], copy_level)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return Alignments.of(list(progress(pool.map(one, range(len(pairs))), total=len(pairs), desc="aligning pairs")))
@@ -198,13 +259,7 @@ def _fit_curve(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.n
 def _structure(grey_a: np.ndarray, grey_b: np.ndarray, mask: np.ndarray) -> float:
     """Median over the textured blocks of the mask of the correlation of blurred gradient magnitudes:
     a local edit (a watermark, a logo) spoils a few blocks, a misaligned frame spoils them all."""
-    import cv2
-
-    def edges(grey):
-        smooth = cv2.GaussianBlur(grey, (0, 0), 1.0)
-        return np.hypot(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
-
-    a, b = edges(grey_a), edges(grey_b)
+    a, b = _edges(grey_a), _edges(grey_b)
     scores = []
     for y in range(0, mask.shape[0] - BLOCK + 1, BLOCK):
         for x in range(0, mask.shape[1] - BLOCK + 1, BLOCK):
@@ -216,6 +271,14 @@ def _structure(grey_a: np.ndarray, grey_b: np.ndarray, mask: np.ndarray) -> floa
                 continue  # flat in both: says nothing about alignment
             scores.append(_correlation(block_a, block_b))
     return float(np.median(scores)) if len(scores) >= MIN_BLOCKS else np.nan
+
+
+def _edges(grey: np.ndarray) -> np.ndarray:
+    """Gradient magnitude of the lightly blurred grey view."""
+    import cv2
+
+    smooth = cv2.GaussianBlur(grey, (0, 0), 1.0)
+    return np.hypot(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:

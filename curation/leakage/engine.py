@@ -106,7 +106,8 @@ class PictureJudge:
                                                            enough=p.inliers_near)
             suspect = cosine[i] >= p.cosine_support or distance[i] <= p.hash_strict
             if p.align and (inliers[i] >= p.align_min_inliers or suspect):
-                alignment.put(np.array([i]), _as_alignments(align(reference.view, candidate.view, transform)))
+                aligned = align(reference.view, candidate.view, transform, (p.aligned_structure, p.aligned_tone))
+                alignment.put(np.array([i]), _as_alignments(aligned))
         kind, signal = decide(np.full(n, "", dtype=object), cosine, distance, hash_mirrored, inliers, mirrored, p,
                               None, alignment)
         return _most_certain(neighbours, kind, signal, cosine, distance, inliers, alignment)
@@ -125,5 +126,5 @@ def _most_certain(neighbours, kind, signal, cosine, distance, inliers, alignment
         return Verdict("")
     evidence = {"cosine": float(cosine[best]), "hash_distance": int(distance[best]), "inliers": int(inliers[best]),
                 "structure": float(alignment.structure[best]), "tone": float(alignment.tone[best]),
-                "colour": float(alignment.colour[best])}
+                "colour": float(alignment.colour[best]), "overlay": float(alignment.overlay[best])}
     return Verdict(str(kind[best]), neighbours[best].ref, str(signal[best]), evidence)

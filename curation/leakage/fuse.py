@@ -6,7 +6,8 @@ Kinds, most certain first:
 - near_duplicate: the same photograph after edits. The deciding evidence is the pair's alignment
   (curation.leakage.alignment): its keypoint transform, refined densely, lines up the two images
   block by block (structure >= aligned_structure) and one tone curve explains their content
-  pixels (tone >= aligned_tone). Without that, the earlier rules still stand as long as the
+  pixels (tone >= aligned_tone), if need be once an overlay that one image adds (a watermark, a
+  caption) is set aside (the `overlay` column: its share of the picture). Without that, the earlier rules still stand as long as the
   alignment does not contradict them (structure or tone below contradict_*): >= inliers_near
   keypoint matches under one similarity transform; embedding cosine >= cosine_near; a strict
   perceptual-hash match or inliers_support matches confirmed by cosine >= cosine_support or a
@@ -37,7 +38,7 @@ KINDS = ("exact", "near_duplicate", "same_scene", "similar")
 COPY_KINDS = ("exact", "near_duplicate")
 PAIR_COLUMNS = [
     "group", "kind", "signal", "score", "cosine", "hash_distance", "inliers", "fade_score", "structure", "tone", "colour",
-    "coverage", "mirrored", "cross_split", "leak",
+    "coverage", "overlay", "mirrored", "cross_split", "leak",
     "label_conflict", "sample_id_a", "split_a", "label_a", "path_a", "sample_id_b", "split_b", "label_b", "path_b",
 ]
 
@@ -83,7 +84,8 @@ def decide(exact_signal: np.ndarray, cosine: np.ndarray, hash_distance: np.ndarr
 
     assign(exact_signal != "", "exact", "exact:" + exact_signal.astype(object))
     assign(fade >= params.faded_near, "near_duplicate", "faded")  # the one signal made for washed-out images
-    assign(copy_aligned, "near_duplicate", keypoint_name + "+aligned")
+    overlaid = np.nan_to_num(alignment.overlay) > 0
+    assign(copy_aligned, "near_duplicate", keypoint_name + np.where(overlaid, "+aligned(overlay set aside)", "+aligned"))
     copy_rule(inliers >= params.inliers_near, keypoint_name)
     copy_rule((cos >= params.cosine_near) & strict, "embedding+" + hash_name)
     copy_rule(cos >= params.cosine_near, "embedding")
@@ -132,6 +134,7 @@ def pair_frame(table: pd.DataFrame, pairs: np.ndarray, kind: np.ndarray, signal:
                           "hash_distance": hash_distance.astype("int64"), "inliers": inliers.astype("int64"),
                           "fade_score": fade_score.astype("float64"), "structure": alignment.structure,
                           "tone": alignment.tone, "colour": alignment.colour, "coverage": alignment.coverage,
+                          "overlay": alignment.overlay,
                           "mirrored": mirrored,
                           "_a": a, "_b": b})
     frame["score"] = certainty(frame)

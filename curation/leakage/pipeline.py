@@ -197,7 +197,8 @@ def _align(table, root, params, pairs, matches, suspect, workers):
     verified = matches.inliers >= 0
     todo = np.flatnonzero(verified & ((matches.inliers >= params.align_min_inliers) | suspect) & params.align)
     if len(todo):
-        alignment.put(todo, align_pairs(table, root, pairs[todo], matches.transforms[todo], workers=workers))
+        alignment.put(todo, align_pairs(table, root, pairs[todo], matches.transforms[todo], workers=workers,
+                                        copy_level=(params.aligned_structure, params.aligned_tone)))
     return alignment
 
 

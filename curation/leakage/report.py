@@ -184,7 +184,7 @@ def _pair_row(row) -> str:
             f"<td>{escape(row.kind)}</td><td>{escape(row.signal)}</td><td>{cosine}</td><td>{int(row.hash_distance)}</td>"
             f"<td>{'' if row.inliers < 0 else int(row.inliers)}</td>"
             f"<td>{'' if pd.isna(row.fade_score) else f'{row.fade_score:.3f}'}</td>"
-            f"<td>{_figure(row.structure)} / {_figure(row.tone)}</td>"
+            f"<td>{_figure(row.structure)} / {_figure(row.tone)}{_overlay_note(row)}</td>"
             f"<td>{escape(row.split_a)} · {escape(row.label_a)}<br>{escape(row.path_a)}</td>"
             f"<td>{escape(row.split_b)} · {escape(row.label_b)}<br>{escape(row.path_b)}</td><td>{flags}</td></tr>")
 
@@ -192,6 +192,12 @@ def _pair_row(row) -> str:
 PAIR_HEAD = ("<table><thead><tr><th>kind</th><th>signal</th><th>cosine</th><th>hash distance</th><th>keypoint inliers</th>"
              "<th>fade score</th><th>aligned / tone</th><th>a</th><th>b</th>"
              "<th></th></tr></thead><tbody>")
+
+
+def _overlay_note(row) -> str:
+    """The share of the picture set aside as one image's overlay, where the figures were measured without it."""
+    overlay = getattr(row, "overlay", np.nan)
+    return f"<br>overlay set aside: {overlay:.0%} of the picture" if pd.notna(overlay) and overlay > 0 else ""
 
 
 def _groups_html(pairs: pd.DataFrame, root: Path) -> str:
