@@ -28,10 +28,11 @@ class AugmentConfig:
     flip: bool = True
     max_lighting: float = 0.2
     degrade: float = 0.0  # probability of a blur or heavy-JPEG copy in training (training.degrade); 0: off
+    backdrop: float = 0.0  # probability of a plain-background photo put on a made backdrop (training.backdrop); 0: off
 
     def enabled(self) -> bool:
         return bool(self.max_rotate or self.min_zoom != 1 or self.max_zoom != 1 or self.flip or self.max_lighting
-                    or self.degrade)
+                    or self.degrade or self.backdrop)
 
 
 @dataclass

@@ -97,11 +97,15 @@ def class_names(train_rows: pd.DataFrame) -> list[str]:
 def item_transforms(config: TrainConfig) -> list:
     from fastai.vision.augment import RandomResizedCrop, Resize, ResizeMethod
 
-    degrade = []
+    degrade = []  # whole-image changes, before the crop: a new backdrop first, then blur or JPEG
+    if config.augment.backdrop > 0:
+        from training.backdrop import BackdropSwap
+
+        degrade.append(BackdropSwap(p=config.augment.backdrop))
     if config.augment.degrade > 0:
         from training.degrade import PhotoDegrade
 
-        degrade = [PhotoDegrade(p=config.augment.degrade)]
+        degrade.append(PhotoDegrade(p=config.augment.degrade))
     if config.augment.crop_min_scale > 0:
         return [*degrade, RandomResizedCrop(config.image_size, min_scale=config.augment.crop_min_scale)]
     method = {"squish": ResizeMethod.Squish, "crop": ResizeMethod.Crop, "pad": ResizeMethod.Pad}[config.resize_method]

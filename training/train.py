@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-lighting", type=float, default=a.max_lighting)
     parser.add_argument("--degrade", type=float, default=a.degrade,
                         help="probability of a blurred or heavily JPEG-compressed training copy (0: off)")
+    parser.add_argument("--backdrop", type=float, default=a.backdrop,
+                        help="probability of a plain-background training photo put on a made backdrop (0: off)")
     parser.add_argument("--valid-split", default="auto",
                         help="split monitored during training and used to keep the best epoch "
                              "(default: 'valid' if present, else none; e.g. 'test' as the original project did)")
@@ -85,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     augment = AugmentConfig(max_rotate=args.max_rotate, min_zoom=args.min_zoom, max_zoom=args.max_zoom,
                             crop_min_scale=args.crop_min_scale, flip=args.flip, max_lighting=args.max_lighting,
-                            degrade=args.degrade)
+                            degrade=args.degrade, backdrop=args.backdrop)
     try:
         return TrainConfig(arch=args.arch, weights=args.weights, pretrained=args.pretrained, image_size=args.image_size,
                            resize_method=args.resize_method, epochs=args.epochs, frozen_epochs=args.frozen_epochs,
