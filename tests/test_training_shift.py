@@ -76,3 +76,31 @@ def test_the_degrade_augmentation_blurs_or_recompresses_training_images_only(sho
     assert all(np.abs(_pixels(c) - _pixels(image)).mean() > 0.5 for c in changed)
     assert np.array_equal(_pixels(always(image, split_idx=1)), _pixels(image))  # validation: untouched
     assert np.array_equal(_pixels(PhotoDegrade(p=0.0)(image, split_idx=0)), _pixels(image))
+
+
+def test_the_backdrop_augmentation_puts_a_studio_shot_on_a_made_backdrop_and_keeps_the_shoe(shoe_bytes, shoes_root):
+    import random
+
+    from fastai.vision.core import PILImage
+
+    from training.backdrop import BackdropSwap
+
+    image = PILImage.create(shoe_bytes)
+    mask = foreground_mask(image) > 0.99
+    swap = BackdropSwap(p=1.0)
+    random.seed(0)
+    placed, again = swap(image, split_idx=0), swap(image, split_idx=0)
+    before, after = _pixels(image), _pixels(placed)
+    assert isinstance(placed, PILImage) and placed.size == image.size
+    assert np.abs(after - before)[~mask].mean() > 20  # the studio white is gone
+    assert np.abs(after - before)[mask].mean() < 2  # the shoe is the shoe
+    assert not np.array_equal(after, _pixels(again))  # another backdrop each time
+    assert np.array_equal(_pixels(swap(image, split_idx=1)), before)  # validation: untouched
+    street = PILImage.create(shoes_root / "train" / "adidas" / "75.jpg")  # on feet, in the street
+    assert np.array_equal(_pixels(swap(street, split_idx=0)), _pixels(street))  # no plain background to replace
+    from training.config import AugmentConfig, TrainConfig
+    from training.data import item_transforms
+
+    names = [type(t).__name__ for t in item_transforms(TrainConfig(augment=AugmentConfig(backdrop=0.4, degrade=0.3)))]
+    assert names[:2] == ["BackdropSwap", "PhotoDegrade"]  # a new backdrop, then blur or JPEG, then the crop
+    assert "BackdropSwap" not in [type(t).__name__ for t in item_transforms(TrainConfig())]
