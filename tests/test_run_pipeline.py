@@ -96,3 +96,16 @@ def test_every_command_has_help(capsys):
             curation_main([command, "--help"])
         assert exited.value.code == 0
         assert "usage:" in capsys.readouterr().out, command
+
+
+def test_the_run_passes_its_augmentations_to_training_and_refuses_a_bad_one(tmp_path):
+    from curation.errors import CurationError
+    from curation.pipeline.config import resolve_config
+    from curation.pipeline.stages import train_config
+
+    config_file = tmp_path / "run.toml"
+    config_file.write_text("[train]\nbackdrop = 0.4\ndegrade = 0.3\n")
+    augment = train_config(resolve_config(config_file, {}, {"crop_min_scale": 0.5}).train).augment
+    assert (augment.backdrop, augment.degrade, augment.crop_min_scale) == (0.4, 0.3, 0.5)
+    with pytest.raises(CurationError, match="backdrop must be in"):
+        resolve_config(None, {}, {"backdrop": 1.5})  # refused before any stage runs

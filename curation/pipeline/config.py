@@ -37,9 +37,21 @@ class TrainSettings:
     # epoch there, against 37-55 s with it); 0: always the 14.
     time_budget: float = 15.0
     folds: int = 0  # K fold models for out-of-fold probabilities (0: labels use the fast path)
+    # Augmentations for photos from elsewhere (training.backdrop, training.degrade; bench/RESULTS.md,
+    # the shift proxy): the share of studio shots put on a made backdrop, of blurred or heavily
+    # re-encoded copies, and the smallest random crop (share of the area).
+    backdrop: float = 0.0
+    degrade: float = 0.0
+    crop_min_scale: float = 0.75
     tta: int = 4
     seed: int = 42
     threads: int = 0
+
+    def validate(self) -> "TrainSettings":
+        for name in ("backdrop", "degrade", "crop_min_scale"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise CurationError(f"train setting {name} must be in [0, 1], not {getattr(self, name)}")
+        return self
 
 
 @dataclass
@@ -89,4 +101,4 @@ def resolve_config(config_file: Path | None, overrides: dict[str, Any], train_ov
         config = replace(config, train=_merge(config.train, raw.get("train", {}), f"{config_file} [train]"))
     config = _merge(config, {k: v for k, v in overrides.items() if v is not None}, "options")
     train = _merge(config.train, {k: v for k, v in train_overrides.items() if v is not None}, "options")
-    return replace(config, train=train)
+    return replace(config, train=train.validate())

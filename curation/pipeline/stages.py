@@ -75,9 +75,10 @@ def _audit(ctx: RunContext) -> dict[str, Any]:
 # --- train: fine-tune (and K fold models), or reuse a model trained on the same data ----------------
 
 def train_config(settings) -> Any:
-    from training.config import TrainConfig
+    from training.config import AugmentConfig, TrainConfig
 
-    return TrainConfig(arch=settings.arch, weights=Path(settings.weights) if settings.weights else None,
+    augment = AugmentConfig(backdrop=settings.backdrop, degrade=settings.degrade, crop_min_scale=settings.crop_min_scale)
+    return TrainConfig(arch=settings.arch, weights=Path(settings.weights) if settings.weights else None, augment=augment,
                        image_size=settings.image_size, epochs=settings.epochs, frozen_epochs=settings.frozen_epochs,
                        frozen_stages=settings.frozen_stages, batch_size=settings.batch_size, lr=settings.lr,
                        lr_mult=settings.lr_mult, valid_split=settings.valid_split, seed=settings.seed,
