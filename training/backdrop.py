@@ -43,12 +43,10 @@ class BackdropSwap(RandTransform):
         super().__init__(p=p)
 
     def encodes(self, image: PILImage) -> PILImage:
-        from training.shift import foreground_mask
+        from training.shift import foreground_mask, put_on
 
         mask = foreground_mask(image)
         if mask is None:
             return image
         rng = np.random.default_rng(random.getrandbits(32))  # fastai seeds `random`: runs repeat
-        rgb = np.asarray(image.convert("RGB"), dtype="float32")
-        mixed = rgb * mask[..., None] + made_backdrop(image.size, rng) * (1 - mask[..., None])
-        return PILImage.create(np.clip(mixed, 0, 255).astype("uint8"))
+        return PILImage(put_on(image, mask, made_backdrop(image.size, rng)))

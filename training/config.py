@@ -33,9 +33,9 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         for name in ("degrade", "backdrop"):
             if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} is a probability in [0, 1], not {getattr(self, name)}")
+                raise ValueError(f"{name} must be in [0, 1] (a probability), not {getattr(self, name)}")
         if not 0 <= self.crop_min_scale <= 1:
-            raise ValueError(f"crop_min_scale is a share of the area in [0, 1], not {self.crop_min_scale}")
+            raise ValueError(f"crop_min_scale must be in [0, 1] (a share of the area), not {self.crop_min_scale}")
 
     def enabled(self) -> bool:
         return bool(self.max_rotate or self.min_zoom != 1 or self.max_zoom != 1 or self.flip or self.max_lighting

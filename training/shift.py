@@ -89,13 +89,18 @@ def _backdrop(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return np.asarray(patch, dtype="float32")
 
 
+def put_on(image: Image.Image, mask: np.ndarray, backdrop: np.ndarray) -> Image.Image:
+    """The image's object (foreground_mask) over a backdrop of the same size (float RGB)."""
+    rgb = np.asarray(image.convert("RGB"), dtype="float32")
+    mixed = rgb * mask[..., None] + backdrop * (1 - mask[..., None])
+    return Image.fromarray(np.clip(mixed, 0, 255).astype("uint8"))
+
+
 def background(image: Image.Image, rng: np.random.Generator) -> Shifted:
     mask = foreground_mask(image)
     if mask is None:
         return Shifted(image, False)
-    rgb = np.asarray(image.convert("RGB"), dtype="float32")
-    mixed = rgb * mask[..., None] + _backdrop(image.size, rng) * (1 - mask[..., None])
-    return Shifted(Image.fromarray(np.clip(mixed, 0, 255).astype("uint8")), True)
+    return Shifted(put_on(image, mask, _backdrop(image.size, rng)), True)
 
 
 def _focus(image: Image.Image) -> tuple[float, float]:

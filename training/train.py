@@ -85,10 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    augment = AugmentConfig(max_rotate=args.max_rotate, min_zoom=args.min_zoom, max_zoom=args.max_zoom,
-                            crop_min_scale=args.crop_min_scale, flip=args.flip, max_lighting=args.max_lighting,
-                            degrade=args.degrade, backdrop=args.backdrop)
     try:
+        augment = AugmentConfig(max_rotate=args.max_rotate, min_zoom=args.min_zoom, max_zoom=args.max_zoom,
+                                crop_min_scale=args.crop_min_scale, flip=args.flip, max_lighting=args.max_lighting,
+                                degrade=args.degrade, backdrop=args.backdrop)
         return TrainConfig(arch=args.arch, weights=args.weights, pretrained=args.pretrained, image_size=args.image_size,
                            resize_method=args.resize_method, epochs=args.epochs, frozen_epochs=args.frozen_epochs,
                            lr=args.lr, lr_mult=args.lr_mult, batch_size=args.batch_size,

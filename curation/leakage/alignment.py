@@ -124,12 +124,12 @@ def align(view_a: np.ndarray, view_b: np.ndarray, transform: np.ndarray,
     if content.sum() < MIN_CONTENT_PIXELS:
         return Alignment(float(inside.mean()), np.nan, np.nan, np.nan)
     grey_a, grey_b = _grey(view_a), _grey(warped)
+    edges_a, edges_b = _edges(grey_a), _edges(grey_b)
     achromatic = min(_chroma(view_a, content), _chroma(warped, content)) < GREY_CHROMA
-    whole = Alignment(float(inside.mean()), _structure(grey_a, grey_b, content),
+    whole = Alignment(float(inside.mean()), _structure(edges_a, edges_b, content),
                       *_tone_and_colour(view_a, warped, grey_a, grey_b, content, achromatic))
     if copy_level is None or _reaches(whole, copy_level):
         return whole
-    edges_a, edges_b = _edges(grey_a), _edges(grey_b)
     overlay = _overlay(edges_a, edges_b, content, inside)
     if overlay is None:
         return whole
@@ -256,10 +256,9 @@ def _fit_curve(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.n
     return np.interp(source, centres, medians).astype("float32")
 
 
-def _structure(grey_a: np.ndarray, grey_b: np.ndarray, mask: np.ndarray) -> float:
-    """Median over the textured blocks of the mask of the correlation of blurred gradient magnitudes:
+def _structure(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Median over the textured blocks of the mask of the correlation of the two edge images (_edges):
     a local edit (a watermark, a logo) spoils a few blocks, a misaligned frame spoils them all."""
-    a, b = _edges(grey_a), _edges(grey_b)
     scores = []
     for y in range(0, mask.shape[0] - BLOCK + 1, BLOCK):
         for x in range(0, mask.shape[1] - BLOCK + 1, BLOCK):

@@ -49,9 +49,13 @@ class TrainSettings:
     threads: int = 0
 
     def validate(self) -> "TrainSettings":
-        for name in ("backdrop", "degrade", "crop_min_scale"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise CurationError(f"train setting {name} must be in [0, 1], not {getattr(self, name)}")
+        """The training configuration's own checks, run before any stage (training.config is light)."""
+        from curation.pipeline.stages import train_config
+
+        try:
+            train_config(self)
+        except ValueError as exc:
+            raise CurationError(f"train settings: {exc}") from exc
         return self
 
 
