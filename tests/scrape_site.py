@@ -243,6 +243,16 @@ def fast_limits():
                        max_redirects=3, retries=1, retry_backoff=0.05)
 
 
+def steady_limits():
+    """Limits for a healthy server on a busy machine: CI's 2 cores, with Ray and MongoDB left over from
+    earlier tests, can stall a loopback answer past `fast_limits`' half second, and a test that is not
+    about timeouts must not fail on one."""
+    from curation.scrape.config import FetchLimits
+
+    return FetchLimits(connect_timeout=5.0, read_timeout=5.0, total_timeout=10.0, max_bytes=2_000_000,
+                       max_redirects=3, retries=2, retry_backoff=0.1)
+
+
 def read_manifest(path) -> list[dict]:
     from pathlib import Path
 

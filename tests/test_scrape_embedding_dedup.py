@@ -18,7 +18,7 @@ from curation.scrape.config import EMBEDDING_THRESHOLD, DedupRules, ScrapeConfig
 from curation.scrape.embedding_dedup import embedding_params
 from curation.scrape.run import scrape
 from curation.scrape.summary import write_summary
-from tests.scrape_site import LocalSite, encode, fast_limits, read_manifest
+from tests.scrape_site import LocalSite, encode, steady_limits, read_manifest
 
 
 def crop(image: Image.Image, x: int, y: int, keep: float) -> Image.Image:
@@ -30,7 +30,7 @@ def crop(image: Image.Image, x: int, y: int, keep: float) -> Image.Image:
 def _config(data, url_dir, out, cache, embedding: bool, count: int = 10) -> ScrapeConfig:
     return ScrapeConfig(data=str(data), classes=("adidas",), count=count, engines=("urllist",),
                         url_file=str(url_dir / "{label}.txt"), output_dir=out, threads=1, cache_dir=cache,
-                        limits=fast_limits(), dedup=DedupRules(embedding=embedding))
+                        limits=steady_limits(), dedup=DedupRules(embedding=embedding))
 
 
 def test_embedding_dedup_catches_crops_and_colour_shifts_phash_misses(small_shoes, shoes_root, tmp_path):

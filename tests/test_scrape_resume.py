@@ -16,7 +16,7 @@ from PIL import Image
 
 from curation.scrape.config import ScrapeConfig
 from curation.scrape.run import scrape
-from tests.scrape_site import LocalSite, encode, fast_limits, make_picture, read_manifest
+from tests.scrape_site import LocalSite, encode, make_picture, read_manifest, steady_limits
 
 LABELS = ("adidas", "converse", "nike")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ def test_torn_last_row_is_cut_off_and_later_rows_stay_whole(small_shoes, tmp_pat
         (out / "manifest.jsonl").write_text(json.dumps({"label": "x"})[:9])  # a first row cut short
         summary = scrape(ScrapeConfig(data=str(small_shoes), classes=("adidas",), count=1, engines=("urllist",),
                                       url_file=str(tmp_path / "{label}.txt"), output_dir=out,
-                                      cache_dir=tmp_path / "cache", limits=fast_limits()))
+                                      cache_dir=tmp_path / "cache", limits=steady_limits()))
     assert summary.classes[0].kept == 1
     rows = read_manifest(out / "manifest.jsonl")
     assert [(r["url"], r["decision"]) for r in rows] == [(url, "kept")]
