@@ -57,7 +57,7 @@ def test_engine_with_fewer_results_than_asked_finishes_promptly(small_shoes, tmp
         elapsed = time.monotonic() - started
     assert elapsed < 20
     for c in summary.classes:
-        assert (c.kept, c.short) == (2, 28), [(e.engine, e.stopped, e.page_failures) for e in c.engines]
+        assert (c.kept, c.short) == (2, 28), (c.rejected, [(e.engine, e.stopped, e.page_failures) for e in c.engines])
         assert [(e.engine, e.stopped) for e in c.engines] == [("bing", "exhausted"), ("baidu", "exhausted")]
         # bing found the repeat first; baidu offered the same URLs again and they were not re-fetched
         assert c.rejected == {"duplicate_exact": 1}
