@@ -48,7 +48,7 @@ def test_fold_models_tell_the_brands_apart_out_of_fold_and_weights_mute_a_label(
     table = _table(root, cache)
     classes = sorted(table["label"].unique())
     labels = table["label"].map({c: k for k, c in enumerate(classes)}).to_numpy()
-    params = FinetuneParams(epochs=4)
+    params = FinetuneParams(epochs=4, frozen_blocks=6)  # the last stage only: the same mechanism, 3x faster
     activations = activation_tensor(table, root, cache=cache, params=params)
     probs = finetuned_oof(activations, labels, len(classes), n_folds=3, params=params)
     assert probs.shape == (len(table), 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
