@@ -18,7 +18,7 @@ from curation.scrape.config import EMBEDDING_THRESHOLD, DedupRules, ScrapeConfig
 from curation.scrape.embedding_dedup import embedding_params
 from curation.scrape.run import scrape
 from curation.scrape.summary import write_summary
-from tests.scrape_site import LocalSite, encode, steady_limits, read_manifest
+from tests.scrape_site import LocalSite, encode, read_manifest, steady_limits
 
 
 def crop(image: Image.Image, x: int, y: int, keep: float) -> Image.Image:

@@ -10,7 +10,7 @@ import pytest
 from curation.scrape.__main__ import main
 from curation.scrape.config import ScrapeConfig
 from curation.scrape.run import scrape
-from tests.scrape_site import LocalSite, encode, steady_limits, make_picture, read_manifest
+from tests.scrape_site import LocalSite, encode, make_picture, read_manifest, steady_limits
 
 ENDPOINTS = {"bing": "/bing/async", "baidu": "/baidu/acjson", "google": "/google/search", "flickr": "/flickr/rest/"}
 LABELS = ("adidas", "nike")

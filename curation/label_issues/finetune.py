@@ -42,9 +42,9 @@ ACTIVATION_VERSION = 1
 @dataclass(frozen=True)
 class FinetuneParams:
     model: str = "tf_efficientnet_lite2"  # the packaged backbone the training also starts from
-    # blocks[:frozen_blocks] run once per image, the rest is trained per fold. Through block 4 (of 7) the
-    # five train folds take 300 s on shoes train; through block 5, 90 s, but with 10 % flips averaged with
-    # the fast path: P 0.77 / R 0.64 / AUROC 0.966 against 0.82 / 0.67 / 0.973 (bench/RESULTS.md)
+    # blocks[:frozen_blocks] run once per image, the rest is trained per fold. Frozen through block 4 (of 7),
+    # the five train folds take 300 s on shoes train (90 s through block 5); with 10 % flips, averaged with
+    # the fast path, they reach P 0.82 / R 0.67 / AUROC 0.973 (through block 5: 0.77 / 0.64 / 0.966)
     frozen_blocks: int = 5
     epochs: int = 6
     min_steps: int = 100  # at least this many optimiser steps per fold model, however small the split
