@@ -81,7 +81,9 @@ def main() -> None:
     lines, table = [], []
     with ContentCache(out / "cache") as cache:
         sample_table, _ = build_sample_table(root, list_folder_samples(root), cache=cache)
-        for name, params in (("engine (aligned)", LeakageParams()), ("earlier rules (no alignment)", LeakageParams(align=False))):
+        for name, params in (("engine (aligned, settings)", LeakageParams()),
+                             ("engine without the setting rule", LeakageParams(setting=False)),
+                             ("earlier rules (no alignment)", LeakageParams(align=False, setting=False))):
             audit_leakage(sample_table, root, cache=cache, params=params)  # warm the caches: time the decision
             clock = time.perf_counter()
             result = audit_leakage(sample_table, root, cache=cache, params=params)
@@ -100,6 +102,11 @@ def main() -> None:
             lines += [f"{name}: missed real copy {r.path_a} ~ {r.path_b} ({r.note})" for r in missed.itertuples()]
             wrong = labels[~labels["kind"].isin(COPY) & real.isin(COPY)]
             lines += [f"{name}: called a copy: {r.path_a} ~ {r.path_b} [{r.kind}: {r.note}]" for r in wrong.itertuples()]
+            scene = labels[(labels["kind"] == "same_scene") | (real == "same_scene")]
+            lines += [f"{name}: same_scene {'found' if k == 'same_scene' and g == k else 'missed' if k == 'same_scene' else 'wrongly'}"
+                      f" {r.path_a} ~ {r.path_b} (engine: {g or 'nothing'}) [{k}: {r.note}]"
+                      for r, k, g in zip(scene.itertuples(), scene["kind"], real[scene.index])]
+            lines.append(f"{name}: stage seconds (warm) " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
     frame = pd.DataFrame(table)
     text = frame.to_markdown(index=False, floatfmt=".3f") + "\n\n" + "\n".join(lines) + "\n"
     (out / "results.txt").write_text(text)

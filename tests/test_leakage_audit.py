@@ -136,3 +136,41 @@ def test_report_opens_in_chromium_shows_every_pair_and_escapes_names(planted, au
     assert (out / "similarity_histogram.png").read_bytes()[:4] == b"\x89PNG"
     for name in ("pairs.csv", "summary.json", "summary.md", "leak_free.csv"):
         assert (out / name).stat().st_size > 0
+
+
+SETTING = {  # real photos from the shoes set, labelled by eye (bench/pairs/shoes_pairs.csv)
+    "train/converse/117.jpg": "train",  # a black Chuck Lugged pair on a peach backdrop
+    "train/converse/41.jpg": "test",  # the same shoe, alone, in the same shoot: same_scene
+    "train/converse/195.jpg": "train",  # a black Pro Leather on the same peach backdrop: similar
+    "train/converse/39.jpg": "train",  # a white Chuck Shoreline from above on a grey backdrop
+    "train/converse/62.jpg": "test",  # a red Chuck on the same grey backdrop: similar
+}
+
+
+def test_another_frame_of_one_shoot_is_same_scene_and_another_shoe_on_its_backdrop_is_not(shoes_root, tmp_path,
+                                                                                          module_cache):
+    root = copy_subset(shoes_root, tmp_path / "setting", {"train": 3, "test": 2})
+    for source, split in SETTING.items():
+        shutil.copyfile(shoes_root / source, root / split / "converse" / f"setting_{Path(source).name}")
+    scanned = scan_dataset(root, reports_dir=tmp_path / "reports", cache=module_cache)
+    result = audit_leakage(scanned.table, root, cache=module_cache)
+    pairs = result.pairs
+
+    scene = _pair(pairs, "train/converse/setting_117.jpg", "test/converse/setting_41.jpg")
+    assert scene is not None and scene.kind == "same_scene" and "backdrop" in scene.signal, scene
+    assert scene.cross_split and not scene.leak  # counted apart from copies
+    assert scene.backdrop >= 0.63 and scene.object_colours >= 0.65
+    for a, b in (("train/converse/setting_117.jpg", "train/converse/setting_195.jpg"),
+                 ("train/converse/setting_39.jpg", "test/converse/setting_62.jpg")):
+        other = _pair(pairs, a, b)
+        assert other is None or other.kind == "similar", other  # the backdrop alone makes no scene
+    view = result.leak_free.set_index("sample_id")
+    ids = dict(zip(scanned.table["path"], scanned.table["sample_id"]))
+    assert view.loc[ids["test/converse/setting_41.jpg"], "kind"] == "same_scene"
+    assert not view.loc[ids["test/converse/setting_62.jpg"], "drop"]
+    assert (pairs["kind"] == "same_scene").sum() == 1, pairs[pairs["kind"] == "same_scene"]
+
+    write_leakage_report(result, scanned.table, tmp_path / "leakage", dataset="setting", root=root)
+    html = (tmp_path / "leakage" / "index.html").read_text()
+    section = html[html.index("id=same-scene"):html.index("Similar but different")]
+    assert "setting_41.jpg" in section and "backdrop patches matched" in section

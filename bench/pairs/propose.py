@@ -27,6 +27,7 @@ LOOSE_COSINE = 0.78
 LOOSE_HASH = 12
 LOOSE_INLIERS = 9  # different photos reach 11 (verify.py); any pair at 9 or more is looked at
 NEIGHBOURS = 5
+LOOSE_BACKDROP = 0.51  # pictures with a setting whose content patches match this much (curation.leakage.scene)
 
 
 def candidates(table: pd.DataFrame, cache: ContentCache) -> pd.DataFrame:
@@ -53,7 +54,25 @@ def candidates(table: pd.DataFrame, cache: ContentCache) -> pd.DataFrame:
     pairs, cosine, distance, inliers = pairs[keep], cosine[keep], distance[keep], inliers[keep]
     frame = pd.DataFrame({"path_a": table["path"].to_numpy()[pairs[:, 0]], "path_b": table["path"].to_numpy()[pairs[:, 1]],
                           "cosine": cosine.round(4), "hash_distance": distance, "inliers": inliers})
+    frame = pd.concat([frame, same_backdrop(table, cache, known=set(zip(frame["path_a"], frame["path_b"])))])
     return frame.sort_values(["cosine"], ascending=False).reset_index(drop=True)
+
+
+def same_backdrop(table: pd.DataFrame, cache: ContentCache, known: set) -> pd.DataFrame:
+    """Every pair of pictures with a setting (not plain white studio shots) whose backdrops match
+    (another frame of one shoot moves the shoe, so neither keypoints nor the embedding propose it)."""
+    from curation.leakage.params import LeakageParams
+    from curation.leakage.scene import compute_scene_descriptors, setting_figures
+
+    descriptors = compute_scene_descriptors(table, SHOES, cache=cache)
+    with_setting = np.flatnonzero(descriptors.setting_share() >= LeakageParams().setting_share)
+    first, second = np.triu_indices(len(with_setting), k=1)
+    pairs = np.stack([with_setting[first], with_setting[second]], axis=1)
+    backdrop = setting_figures(descriptors, pairs, np.ones(len(pairs), dtype=bool)).backdrop
+    pairs, backdrop = pairs[backdrop >= LOOSE_BACKDROP], backdrop[backdrop >= LOOSE_BACKDROP]
+    paths = table["path"].to_numpy()
+    frame = pd.DataFrame({"path_a": paths[pairs[:, 0]], "path_b": paths[pairs[:, 1]], "backdrop": backdrop.round(3)})
+    return frame[[(a, b) not in known for a, b in zip(frame["path_a"], frame["path_b"])]]
 
 
 def draw_sheets(frame: pd.DataFrame, out: Path, per_sheet: int = 4) -> None:

@@ -15,9 +15,11 @@ Kinds, most certain first:
   >= faded_near (curation.leakage.faded). A pair whose pixels contradict a copy is never one,
   however close its embedding, hash or keypoints: product renders of one model in two colourways
   share outline and keypoints but not one colour mapping;
-- same_scene: not a copy, but >= inliers_support keypoint matches and aligned over most of the
-  picture nearly as closely as one, colours included: another frame of the same shoot (scene_*
-  thresholds). A leak for evaluation, counted apart from copies;
+- same_scene: not a copy, but another frame of the same shoot. Either >= inliers_support keypoint
+  matches and aligned over most of the picture nearly as closely as one, colours included (scene_*
+  thresholds); or, for a picture with a setting, the same backdrop around an object of the same
+  colours, with the embedding agreeing loosely (curation.leakage.scene; setting_* thresholds).
+  A leak for evaluation, counted apart from copies;
 - similar: cosine >= cosine_similar, or many keypoint matches that the pixels contradict: a
   different photo of a similar object, kept for context and never called a leak.
 Without embeddings (use_embeddings=False) the hash decides alone where nothing was aligned: <=
@@ -33,12 +35,13 @@ import pandas as pd
 
 from curation.leakage.alignment import Alignments
 from curation.leakage.params import LeakageParams, split_rank
+from curation.leakage.scene import SettingFigures
 
 KINDS = ("exact", "near_duplicate", "same_scene", "similar")
 COPY_KINDS = ("exact", "near_duplicate")
 PAIR_COLUMNS = [
     "group", "kind", "signal", "score", "cosine", "hash_distance", "inliers", "fade_score", "structure", "tone", "colour",
-    "coverage", "overlay", "mirrored", "cross_split", "leak",
+    "coverage", "overlay", "backdrop", "backdrop_colours", "object_colours", "mirrored", "cross_split", "leak",
     "label_conflict", "sample_id_a", "split_a", "label_a", "path_a", "sample_id_b", "split_b", "label_b", "path_b",
 ]
 
@@ -52,9 +55,10 @@ def candidate_pairs(*arrays: np.ndarray) -> np.ndarray:
 
 def decide(exact_signal: np.ndarray, cosine: np.ndarray, hash_distance: np.ndarray, hash_mirrored: np.ndarray,
            inliers: np.ndarray, inliers_mirrored: np.ndarray, params: LeakageParams,
-           fade_score: np.ndarray | None = None, alignment: Alignments | None = None) -> tuple[np.ndarray, np.ndarray]:
+           fade_score: np.ndarray | None = None, alignment: Alignments | None = None,
+           setting: SettingFigures | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Kind ('' for no relation) and the evidence that decided each pair. inliers is -1 where not
-    verified, fade_score and the alignment figures NaN where not measured."""
+    verified, fade_score, the alignment and the setting figures NaN where not measured."""
     n = len(cosine)
     fade = np.nan_to_num(fade_score, nan=-1.0) if fade_score is not None else np.full(n, -1.0)
     alignment = alignment if alignment is not None else Alignments.empty(n)
@@ -71,6 +75,7 @@ def decide(exact_signal: np.ndarray, cosine: np.ndarray, hash_distance: np.ndarr
     scene = (aligned & (inliers >= params.inliers_support) & (structure >= params.scene_structure)
              & (tone >= params.scene_tone) & (np.nan_to_num(alignment.colour) >= params.scene_tone)
              & (np.nan_to_num(alignment.coverage) >= params.scene_coverage))
+    same_setting = _same_setting(setting if setting is not None else SettingFigures.empty(n), cos, params)
     kind = np.full(n, "", dtype=object)
     signal = np.full(n, "", dtype=object)
 
@@ -95,10 +100,19 @@ def decide(exact_signal: np.ndarray, cosine: np.ndarray, hash_distance: np.ndarr
               keypoint_name + "+" + hash_name)
     copy_rule(strict & ~have_cosine, hash_name)
     assign(scene, "same_scene", keypoint_name + "+aligned(scene)")
+    assign(same_setting, "same_scene", "backdrop+object colours+embedding")
     assign(cos >= params.cosine_similar, "similar", np.where(contradicted, "embedding; pixels not one picture", "embedding"))
     assign(contradicted & (inliers >= params.inliers_support), "similar", keypoint_name + "; pixels not one picture")
     assign(~have_cosine & (hash_distance <= params.hash_max_distance), "similar", hash_name)
     return kind, signal
+
+
+def _same_setting(setting: SettingFigures, cos: np.ndarray, params: LeakageParams) -> np.ndarray:
+    """The same backdrop around an object of the same colours, the embedding not against it."""
+    return ((np.nan_to_num(setting.backdrop) >= params.setting_backdrop)
+            & (np.nan_to_num(setting.backdrop_colours) >= params.setting_backdrop_colours)
+            & (np.nan_to_num(setting.object_colours) >= params.setting_object_colours)
+            & (cos >= params.setting_cosine))
 
 
 def copy_groups(n: int, pairs: np.ndarray) -> np.ndarray:
@@ -118,13 +132,14 @@ def copy_groups(n: int, pairs: np.ndarray) -> np.ndarray:
 
 def pair_frame(table: pd.DataFrame, pairs: np.ndarray, kind: np.ndarray, signal: np.ndarray, cosine: np.ndarray,
                hash_distance: np.ndarray, inliers: np.ndarray, fade_score: np.ndarray | None = None,
-               alignment: Alignments | None = None) -> pd.DataFrame:
+               alignment: Alignments | None = None, setting: SettingFigures | None = None) -> pd.DataFrame:
     """The pairs as rows, oriented so that side a is the earlier split (train first), most certain first."""
     keep = kind != ""
     fade_score = np.full(len(pairs), np.nan) if fade_score is None else fade_score
     pairs, kind, signal = pairs[keep], kind[keep], signal[keep]
     cosine, hash_distance, inliers, fade_score = cosine[keep], hash_distance[keep], inliers[keep], fade_score[keep]
     alignment = (alignment if alignment is not None else Alignments.empty(len(keep))).take(keep)
+    setting = (setting if setting is not None else SettingFigures.empty(len(keep))).take(keep)
     mirrored = np.array(["mirror" in s for s in signal], dtype=bool)
     order = [(split_rank(split), path) for split, path in zip(table["split"], table["path"])]
     swap = np.array([order[b] < order[a] for a, b in pairs], dtype=bool)
@@ -134,7 +149,9 @@ def pair_frame(table: pd.DataFrame, pairs: np.ndarray, kind: np.ndarray, signal:
                           "hash_distance": hash_distance.astype("int64"), "inliers": inliers.astype("int64"),
                           "fade_score": fade_score.astype("float64"), "structure": alignment.structure,
                           "tone": alignment.tone, "colour": alignment.colour, "coverage": alignment.coverage,
-                          "overlay": alignment.overlay,
+                          "overlay": alignment.overlay, "backdrop": setting.backdrop.astype("float64"),
+                          "backdrop_colours": setting.backdrop_colours.astype("float64"),
+                          "object_colours": setting.object_colours.astype("float64"),
                           "mirrored": mirrored,
                           "_a": a, "_b": b})
     frame["score"] = certainty(frame)

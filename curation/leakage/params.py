@@ -48,6 +48,17 @@ class LeakageParams:
     scene_structure: float = 0.85
     scene_tone: float = 0.90
     scene_coverage: float = 0.5
+    # Or found by its setting (curation.leakage.scene), on pictures with >= setting_share of their
+    # patches not plain white: each one's setting_neighbours nearest backdrops are compared. Chosen
+    # on the real pairs labelled by eye (bench/pairs/, 8 same-scene pairs): thresholds at which no pair
+    # of another shoe on the same backdrop is called same_scene (they find 3 of the 8).
+    setting: bool = True
+    setting_share: float = 0.6
+    setting_neighbours: int = 10
+    setting_backdrop: float = 0.63  # share of content patches with a near-identical patch in the other
+    setting_backdrop_colours: float = 0.80  # histogram intersection of the outer rings' colours
+    setting_object_colours: float = 0.65  # histogram intersection of the object's colours
+    setting_cosine: float = 0.50  # the embedding: side and top views of one shoe reach 0.47-0.73
     # Washed-out copies (curation.leakage.faded): an image with >= faded_fraction of its pixels at
     # its brightest is compared by its darkest pixels with its faded_candidates best-matching images.
     faded: bool = True
@@ -85,11 +96,14 @@ class LeakageParams:
         if not 0.5 <= self.faded_fraction < 1 or not -1 <= self.faded_near <= 1 or self.faded_candidates < 1:
             raise CurationError("need 0.5 <= faded_fraction < 1, faded_near in [-1, 1] and faded_candidates >= 1")
         for name in ("aligned_structure", "aligned_tone", "contradict_structure", "contradict_tone", "scene_structure",
-                     "scene_tone", "scene_coverage"):
+                     "scene_tone", "scene_coverage", "setting_share", "setting_backdrop", "setting_backdrop_colours",
+                     "setting_object_colours", "setting_cosine"):
             if not -1.0 <= getattr(self, name) <= 1.0:
                 raise CurationError(f"{name} must be in [-1, 1], not {getattr(self, name)}")
         if self.align_min_inliers < 3:
             raise CurationError(f"align_min_inliers must be at least 3 (a similarity needs 2 points), not {self.align_min_inliers}")
+        if self.setting_neighbours < 1:
+            raise CurationError(f"setting_neighbours must be at least 1, not {self.setting_neighbours}")
         if self.neighbours < 1:
             raise CurationError(f"neighbours must be at least 1, not {self.neighbours}")
         return self

@@ -66,8 +66,12 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
     timings["embeddings_and_search"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
+    descriptors, setting_pairs = _setting_candidates(table, root, cache, params, workers)
+    timings["settings"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
     pairs, exact_signal, cosine, distance, hash_mirrored, worth_verifying = _candidates(
-        exact, hash_pairs, faded.pairs, hashes, vectors, valid, neighbours, params)
+        exact, hash_pairs, np.concatenate([faded.pairs, setting_pairs]), hashes, vectors, valid, neighbours, params)
     fade_score = _lookup(pairs, faded.pairs, faded.scores)
     timings["candidates"] = time.perf_counter() - clock
 
@@ -82,9 +86,10 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
 
     clock = time.perf_counter()
     inliers = matches.inliers
+    setting = _setting(descriptors, pairs, cosine, params)
     kind, signal = decide(exact_signal, cosine, distance, hash_mirrored, inliers, matches.mirrored, params, fade_score,
-                          alignment)
-    frame = pair_frame(table, pairs, kind, signal, cosine, distance, inliers, fade_score, alignment)
+                          alignment, setting)
+    frame = pair_frame(table, pairs, kind, signal, cosine, distance, inliers, fade_score, alignment, setting)
     timings["fuse"] = time.perf_counter() - clock
 
     n = len(table)
@@ -99,7 +104,9 @@ def audit_leakage(table: pd.DataFrame, root: Path, *, cache: ContentCache, param
                                    "pairs_verified": int((inliers >= 0).sum()),
                                    "pairs_aligned": int((~np.isnan(alignment.structure)).sum()),
                                    "fade_thumbnails": faded.computed,
-                                   "faded_images": int(faded.faded.sum())},
+                                   "faded_images": int(faded.faded.sum()),
+                                   "setting_descriptors": descriptors.computed if descriptors is not None else 0,
+                                   "setting_pairs": len(setting_pairs)},
     )
 
 
@@ -110,6 +117,36 @@ def _faded_pairs(table, root, cache, params, workers):
         return FadedPairs(np.zeros((0, 2), dtype="int64"), np.zeros(0, dtype="float32"), np.zeros(len(table), dtype=bool), 0)
     return find_faded_pairs(table, root, cache=cache, faded_fraction=params.faded_fraction,
                             candidates=params.faded_candidates, workers=workers)
+
+
+def _setting_candidates(table, root, cache, params, workers):
+    """(scene descriptors or None, pairs of pictures with a setting whose backdrops are nearest)."""
+    from curation.leakage.scene import backdrop_vectors, compute_scene_descriptors
+
+    none = np.zeros((0, 2), dtype="int64")
+    if not (params.setting and params.use_embeddings):  # the rule needs the embedding's agreement
+        return None, none
+    descriptors = compute_scene_descriptors(table, root, cache=cache, workers=workers)
+    with_setting = descriptors.setting_share() >= params.setting_share
+    if with_setting.sum() < 2:
+        return descriptors, none
+    order = sorted(table["split"].unique(), key=split_rank)
+    found = neighbour_pairs(backdrop_vectors(descriptors), with_setting, list(table["split"]),
+                            k=params.setting_neighbours, exact_limit=params.exact_search_limit, split_order=order)
+    return descriptors, found.pairs.astype("int64").reshape(-1, 2)
+
+
+def _setting(descriptors, pairs, cosine, params):
+    """Setting figures for the candidate pairs of two pictures with a setting that the embedding does
+    not rule out (NaN elsewhere)."""
+    from curation.leakage.scene import SettingFigures, setting_figures
+
+    if descriptors is None:
+        return SettingFigures.empty(len(pairs))
+    share = descriptors.setting_share()
+    measure = ((share[pairs[:, 0]] >= params.setting_share) & (share[pairs[:, 1]] >= params.setting_share)
+               & (np.nan_to_num(cosine, nan=-1.0) >= params.setting_cosine))
+    return setting_figures(descriptors, pairs, measure, backdrop_colours_floor=params.setting_backdrop_colours)
 
 
 def _lookup(pairs: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray:

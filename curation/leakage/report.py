@@ -127,6 +127,9 @@ def summary_markdown(summary: dict) -> str:
               f"else at >= {p['inliers_near']} keypoint inliers, or cosine >= {p['cosine_near']}, "
               f"or hash <= {p['hash_strict']} / >= {p['inliers_support']} inliers with cosine >= {p['cosine_support']}; "
               f"a washed-out image (>= {p['faded_fraction']:.0%} saturated) at fade score >= {p['faded_near']}; "
+              f"same scene when aligned loosely (blocks >= {p['scene_structure']}, tone >= {p['scene_tone']}) or, in a "
+              f"setting, at backdrop >= {p['setting_backdrop']}, object colours >= {p['setting_object_colours']}, "
+              f"cosine >= {p['setting_cosine']}; "
               f"similar at cosine >= {p['cosine_similar']}; hashes {', '.join(p['hash_methods'])} (mirror included); "
               f"embeddings {summary['embedding']['model'] or 'off'}."]
     return "\n".join(lines) + "\n"
@@ -200,6 +203,14 @@ def _overlay_note(row) -> str:
     return f"<br>overlay set aside: {overlay:.0%} of the picture" if pd.notna(overlay) and overlay > 0 else ""
 
 
+def _setting_note(row) -> str:
+    """The setting figures, where the pair was compared by its backdrop (curation.leakage.scene)."""
+    if pd.isna(getattr(row, "backdrop", np.nan)):
+        return ""
+    return (f"<br>backdrop patches matched {row.backdrop:.0%}, backdrop colours {row.backdrop_colours:.2f}, "
+            f"object colours {row.object_colours:.2f}")
+
+
 def _groups_html(pairs: pd.DataFrame, root: Path) -> str:
     copies = pairs[pairs["kind"].isin(COPY_KINDS)]
     if copies.empty:
@@ -231,7 +242,8 @@ def _kind_html(pairs: pd.DataFrame, root: Path, kind: str, limit: int) -> str:
     note = (f"<p>Showing the {len(shown)} most similar of {len(similar)}; all are in pairs.csv.</p>"
             if len(similar) > len(shown) else "")
     rows = "".join(f"<div class=pairbox data-kind='{kind}'>{_card(r, root, 'a')}{_card(r, root, 'b')}"
-                   f"<div>{escape(r.signal)}; cosine {r.cosine:.3f}; aligned {_figure(r.structure)}, tone {_figure(r.tone)}</div></div>"
+                   f"<div>{escape(r.signal)}; cosine {r.cosine:.3f}; aligned {_figure(r.structure)}, tone {_figure(r.tone)}"
+                   f"{_setting_note(r)}</div></div>"
                    for r in shown.itertuples())
     return note + rows + PAIR_HEAD + "".join(_pair_row(r) for r in shown.itertuples()) + "</tbody></table>"
 
@@ -244,7 +256,8 @@ def report_html(result: LeakageResult, table: pd.DataFrame, summary: dict, *, ro
     p = summary["params"]
     thresholds = [{"setting": k, "value": p[k]} for k in
                   ("align_min_inliers", "aligned_structure", "aligned_tone", "contradict_structure", "contradict_tone",
-                   "scene_structure", "scene_tone", "scene_coverage", "cosine_near", "cosine_support", "cosine_similar", "inliers_near", "inliers_support", "keypoint_features",
+                   "scene_structure", "scene_tone", "scene_coverage", "setting_share", "setting_backdrop", "setting_backdrop_colours",
+                   "setting_object_colours", "setting_cosine", "cosine_near", "cosine_support", "cosine_similar", "inliers_near", "inliers_support", "keypoint_features",
                    "faded_fraction", "faded_near", "hash_methods", "hash_strict", "hash_max_distance", "neighbours", "model")]
     leak_free_rows = [{"split": s, **c} for s, c in summary["leak_free"].items()]
     histogram = "data:image/png;base64," + base64.b64encode(histogram_png).decode()
