@@ -101,7 +101,7 @@ def fiftyone_mistakenness(paths: list[str], classes: list[str], labels: np.ndarr
     return np.array([by_path[path] for path in paths])
 
 
-def run_config(features, activations, true, paths, classes, rate, kind, seed, c, groups) -> list[dict]:
+def run_config(features, activations, true, paths, classes, rate, kind, seed, c, groups, finetune=None) -> list[dict]:
     from curation.label_issues.detect import datalab_issues, find_label_issues_ranked
     from curation.label_issues.estimate import fit_noise_channel
     from curation.label_issues.finetune import split_probabilities
@@ -113,7 +113,8 @@ def run_config(features, activations, true, paths, classes, rate, kind, seed, c,
     fast = reweighed_cv_probabilities(features, noisy, len(classes), c=c, seed=seed, groups=groups)
     fast_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    probs, used = split_probabilities(features, activations, noisy, len(classes), c=c, seed=seed, groups=groups)
+    probs, used = split_probabilities(features, activations, noisy, len(classes), c=c, seed=seed, groups=groups,
+                                      params=finetune)
     probs_seconds = time.perf_counter() - started
     rows = []
 
@@ -147,11 +148,11 @@ def run_config(features, activations, true, paths, classes, rate, kind, seed, c,
     return rows
 
 
-def load_train(cache_dir: Path | None, models: str):
+def load_train(cache_dir: Path | None, models: str, finetune):
     from curation.cache import ContentCache
     from curation.dataset_scan import scan_dataset
     from curation.embeddings import combined_vectors
-    from curation.label_issues.finetune import FinetuneParams, activation_tensor
+    from curation.label_issues.finetune import activation_tensor
 
     from curation.label_issues.copies import copy_group_ids, find_copy_pairs
 
@@ -159,7 +160,7 @@ def load_train(cache_dir: Path | None, models: str):
         scanned = scan_dataset("shoes", reports_dir=ROOT / "bench" / "out" / "reports", cache=cache)
         train = scanned.table[(scanned.table["split"] == "train") & (scanned.table["load_error"] == "")].reset_index(drop=True)
         vectors = combined_vectors(train, scanned.dataset.root, cache=cache, spec=models)
-        activations = activation_tensor(train, scanned.dataset.root, cache=cache, params=FinetuneParams())
+        activations = activation_tensor(train, scanned.dataset.root, cache=cache, params=finetune)
         groups = copy_group_ids(train, find_copy_pairs(train, scanned.dataset.root, cache=cache))
     classes = sorted(train["label"].unique())
     true = train["label"].map({name: k for k, name in enumerate(classes)}).to_numpy()
@@ -169,6 +170,7 @@ def load_train(cache_dir: Path | None, models: str):
 
 def main() -> None:
     from curation.label_issues.audit import LabelIssueParams
+    from curation.label_issues.finetune import FinetuneParams
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", type=float, nargs="+", default=[0.1])
@@ -179,17 +181,21 @@ def main() -> None:
     parser.add_argument("--models", default=LabelIssueParams().embedding_model,
                         help="embedding backbone(s) of the fast path, comma-separated for several side by side")
     parser.add_argument("--out", default="label_noise", help="name of the CSV under bench/out")
+    parser.add_argument("--frozen-blocks", type=int, default=FinetuneParams().frozen_blocks,
+                        help="fold models: backbone blocks run once per image (the rest trained per fold)")
     args = parser.parse_args()
+    finetune = FinetuneParams(frozen_blocks=args.frozen_blocks)
     import torch
 
     torch.set_num_threads(2)  # the fold models train as the audit trains them
     os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="bench-fiftyone-db-")
-    features, activations, true, paths, classes, groups = load_train(args.cache_dir, args.models)
+    features, activations, true, paths, classes, groups = load_train(args.cache_dir, args.models, finetune)
     rows = []
     for rate in args.rates:
         for kind in args.kinds:
             for seed in range(args.seeds):
-                rows += run_config(features, activations, true, paths, classes, rate, kind, seed, args.c, groups)
+                rows += run_config(features, activations, true, paths, classes, rate, kind, seed, args.c, groups,
+                                   finetune)
                 print(f"done rate={rate} kind={kind} seed={seed}", file=sys.stderr, flush=True)
     frame = pd.DataFrame(rows)
     out = ROOT / "bench" / "out"
