@@ -7,7 +7,8 @@ each. The audit's own probabilities are refitted on each noisy labelling, copy g
 fold (curation.label_issues.finetune.split_probabilities): a first fast pass (5-fold logistic
 regression on the cached embeddings of lite0+lite1+lite2 side by side; --models to change) gives
 P(label wrong); the fast path refitted and fold models fine-tuned on cached activations of lite2's
-frozen stages (each label weighed by 1 - that) are averaged. Every other method sees those same
+frozen stages (each label weighed by 1 - that) are mixed in the share under which the labels are
+likeliest (curation.label_issues.finetune.mixed_probabilities). Every other method sees those same
 probabilities and is scored against the injected flips:
 
 - ours: the default list, P(label wrong) >= 0.5 from the noise channel (curation/label_issues/estimate.py)
@@ -26,7 +27,8 @@ calibrated threshold could give. The training's own fold models are not measured
 need a full fine-tuning run per fold and noisy labelling).
 
 Run: python bench/bench_label_noise.py [--seeds 3] [--rates 0.05 0.1 0.2] [--kinds symmetric class_conditional];
-writes bench/out/label_noise.csv.
+writes bench/out/label_noise.csv, and per run bench/out/label_noise/*.npz (true and noisy labels,
+the fast path's, the fold models' and the mixed probabilities).
 """
 
 from __future__ import annotations
@@ -101,10 +103,11 @@ def fiftyone_mistakenness(paths: list[str], classes: list[str], labels: np.ndarr
     return np.array([by_path[path] for path in paths])
 
 
-def run_config(features, activations, true, paths, classes, rate, kind, seed, c, groups, finetune=None) -> list[dict]:
+def run_config(features, activations, true, paths, classes, rate, kind, seed, c, groups, finetune=None,
+               keep_dir: Path | None = None) -> list[dict]:
     from curation.label_issues.detect import datalab_issues, find_label_issues_ranked
     from curation.label_issues.estimate import fit_noise_channel
-    from curation.label_issues.finetune import split_probabilities
+    from curation.label_issues.finetune import mixed_probabilities, probability_parts
     from curation.label_issues.probabilities import reweighed_cv_probabilities
 
     noisy = noisy_labels(true, rate, kind, seed)
@@ -113,9 +116,13 @@ def run_config(features, activations, true, paths, classes, rate, kind, seed, c,
     fast = reweighed_cv_probabilities(features, noisy, len(classes), c=c, seed=seed, groups=groups)
     fast_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    probs, used = split_probabilities(features, activations, noisy, len(classes), c=c, seed=seed, groups=groups,
-                                      params=finetune)
+    weighed, tuned = probability_parts(features, activations, noisy, len(classes), c=c, seed=seed, groups=groups,
+                                       params=finetune)
+    probs, used = mixed_probabilities(weighed, tuned, noisy)  # as split_probabilities makes them
     probs_seconds = time.perf_counter() - started
+    if keep_dir is not None:  # per-sample figures, for calibration and mixing studies without refitting
+        np.savez_compressed(keep_dir / f"rate{rate}_{kind}_seed{seed}.npz", true=true, noisy=noisy, fast=weighed,
+                            tuned=tuned, mixed=probs)
     rows = []
 
     def add(method, flags, score, seconds, **extra):
@@ -190,12 +197,14 @@ def main() -> None:
     torch.set_num_threads(2)  # the fold models train as the audit trains them
     os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="bench-fiftyone-db-")
     features, activations, true, paths, classes, groups = load_train(args.cache_dir, args.models, finetune)
+    keep_dir = ROOT / "bench" / "out" / args.out
+    keep_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for rate in args.rates:
         for kind in args.kinds:
             for seed in range(args.seeds):
                 rows += run_config(features, activations, true, paths, classes, rate, kind, seed, args.c, groups,
-                                   finetune)
+                                   finetune, keep_dir=keep_dir)
                 print(f"done rate={rate} kind={kind} seed={seed}", file=sys.stderr, flush=True)
     frame = pd.DataFrame(rows)
     out = ROOT / "bench" / "out"

@@ -91,8 +91,10 @@ def test_copies_never_judge_each_other(planted):
         assert issues.loc[copy, f"p_{true_label}"] > 0.5 and issues.loc[source, f"p_{true_label}"] > 0.5
     # both sources were fitted and weighed against each other; the report says which was used
     chosen = audit.summary["probabilities_chosen"]
-    assert set(chosen["label_log_likelihood"]) == {"finetune", "cv_logreg"}
-    assert chosen["used"] == max(chosen["label_log_likelihood"], key=chosen["label_log_likelihood"].get)
+    scores = chosen["label_log_likelihood"]
+    assert set(scores) == {"0.00", "0.25", "0.50", "0.75", "1.00"}  # the fold models' share in the mixture
+    assert f"{chosen['fold_model_weight']:.2f}" == max(scores, key=scores.get)
+    assert chosen["used"] == ("cv_logreg" if chosen["fold_model_weight"] == 0 else "finetune")
 
 
 def test_images_of_no_class_are_their_own_kind_and_no_shoe_is(planted):
@@ -120,6 +122,7 @@ def test_the_report_shows_each_kind_with_its_evidence(planted):
         sample = issues.loc[issues["path"] == copy, "sample_id"].iloc[0]
         assert f'data-sample-id="{sample}" data-kind="conflicting_copies"' in dom
     assert "copy: <b>" in dom and "nearest: <b>" in dom and "P(label wrong)" in dom
+    assert "of the mixtures tried, it explains the given labels best" in dom  # which probabilities, and why
 
 
 @pytest.mark.parametrize("n_classes", [2, 10])
@@ -147,3 +150,31 @@ def test_the_noise_channel_recovers_a_known_noise_rate(n_classes, noise_rate):
     if noise_rate:
         assert roc_auc_score(flip, estimate) > 0.9
         assert ((estimate >= 0.5) & flip).sum() >= 0.5 * flip.sum()
+
+
+def test_the_labels_likelihood_gives_the_better_model_the_larger_share():
+    """Two sources of probabilities for the same noisy labels: one that knows the classes well, one that
+    barely does. The mixture the labels' likelihood picks leans on the good one, whichever is "fast";
+    fold models that are confidently wrong get no share at all."""
+    from curation.label_issues.finetune import mixed_probabilities
+
+    rng = np.random.default_rng(0)
+    n, k = 2000, 3
+    truth = rng.integers(0, k, n)
+
+    def model(strength: float, sharpness: float = 1.0) -> np.ndarray:
+        logits = rng.normal(0, 1, (n, k))
+        logits[np.arange(n), truth] += strength
+        logits *= sharpness
+        return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+    labels = truth.copy()
+    flip = rng.random(n) < 0.1
+    labels[flip] = (truth[flip] + rng.integers(1, k, flip.sum())) % k
+    good, weak = model(3.0), model(0.5)
+    for fast, tuned in ((weak, good), (good, weak)):
+        probs, used = mixed_probabilities(fast, tuned, labels)
+        assert np.abs(probs - good).mean() < np.abs(probs - weak).mean()
+    assert mixed_probabilities(weak, good, labels)[1] == "finetune"
+    probs, used = mixed_probabilities(good, model(0.5, sharpness=5.0), labels)
+    assert used == "cv_logreg" and np.allclose(probs, good)

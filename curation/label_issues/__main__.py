@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--probabilities", choices=SOURCES, default=defaults.source,
                         help="where the out-of-sample probabilities come from: cv_logreg (default, the fast path: "
                              "logistic regression on the embeddings), finetune (also fold models fine-tuned on "
-                             "cached activations of the frozen early stages, averaged with it where that explains "
-                             "the labels better: for hundreds of images a class), folds (the training's own fold "
+                             "cached activations of the frozen early stages, mixed with it in the share that explains "
+                             "the labels best: for hundreds of images a class), folds (the training's own fold "
                              "models, reports/<dataset>/training/oof.parquet)")
     parser.add_argument("--from-folds", action="store_true", help="the same as --probabilities folds")
     parser.add_argument("--threshold", type=float, default=defaults.threshold,

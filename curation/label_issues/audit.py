@@ -27,10 +27,10 @@ import pandas as pd
 
 from curation.label_issues.copies import conflicting_copies, copy_group_ids, find_copy_pairs
 from curation.label_issues.detect import datalab_issues, find_label_issues_ranked, validate_options
-from curation.label_issues.estimate import NoiseChannel, better_explained, fit_noise_channels
+from curation.label_issues.estimate import NoiseChannel, fit_noise_channels
 from curation.label_issues.evidence import nearest_references
 from curation.label_issues.finetune import (
-    FinetuneParams, activation_tensor, finetuned_probabilities, split_probabilities,
+    MIX_WEIGHTS, FinetuneParams, activation_tensor, finetuned_probabilities, mixture_weight, split_probabilities,
 )
 from curation.label_issues.foreign import MAX_DEVIATIONS, class_affinity
 from curation.label_issues.injection import injection_check
@@ -156,17 +156,19 @@ def _probabilities(table, root, cache, vectors, groups, params: LabelIssueParams
         return oos, {"used": "cv_logreg"}
     fine = finetuned_probabilities(table, root, cache=cache, groups=groups, weights=weights, n_folds=params.n_folds,
                                    seed=params.seed, train_split=params.train_split, params=params.finetune)
-    return _better_explained(averaged(fine, oos), oos)
+    return _best_mixture(fine, oos)
 
 
-def _better_explained(mixed: OutOfSample, fast: OutOfSample) -> tuple[OutOfSample, dict[str, Any]]:
-    """The fold models' mean with the fast path, unless the fast path alone explains the labels better
-    (noise allowed): on a small split the fold models can err more, and more confidently, than the
-    regression on the embeddings, and then they would only add false alarms."""
-    sources = {"finetune": mixed, "cv_logreg": fast}
-    used, scores = better_explained({name: {split: (probs.pred_probs, probs.labels) for split, probs in source.splits.items()}
-                                     for name, source in sources.items()})
-    return sources[used], {"used": used, "label_log_likelihood": scores}
+def _best_mixture(fine: OutOfSample, fast: OutOfSample) -> tuple[OutOfSample, dict[str, Any]]:
+    """The mixture of the fold models and the fast path that explains the labels best (noise allowed).
+    With many labels the fold models rank flips better and take most of the weight; on a small split they
+    can err more, and more confidently, than the regression on the embeddings, and then the fast path
+    takes it all rather than let them add false alarms."""
+    mixtures = {weight: averaged(fine, fast, weight) for weight in MIX_WEIGHTS}
+    weight, scores = mixture_weight({weight: {split: (probs.pred_probs, probs.labels) for split, probs in source.splits.items()}
+                                     for weight, source in mixtures.items()})
+    return (mixtures[weight] if weight > 0 else fast), {"used": "finetune" if weight > 0 else "cv_logreg",
+                                                        "fold_model_weight": weight, "label_log_likelihood": scores}
 
 
 def _method(params: LabelIssueParams) -> str:

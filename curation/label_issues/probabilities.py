@@ -202,8 +202,8 @@ def _other_split_probs(x, y, groups, weights, train, n_classes, *, n_folds, c, s
     return probs, f"{folds}-fold CV within {split}, each fold's model also fitted on all of {train_name}"
 
 
-def averaged(first: OutOfSample, second: OutOfSample) -> OutOfSample:
-    """The mean of two sources' probabilities, per split, for the samples both checked (in first's
+def averaged(first: OutOfSample, second: OutOfSample, weight: float = 0.5) -> OutOfSample:
+    """weight * first + (1 - weight) * second, per split, for the samples both checked (in first's
     order); a split only one checked keeps that one's. `how` says both."""
     result = OutOfSample(first.classes, {}, f"{first.source}+{second.source}", {**second.skipped, **first.skipped})
     for split in sorted(set(first.splits) | set(second.splits)):
@@ -216,10 +216,18 @@ def averaged(first: OutOfSample, second: OutOfSample) -> OutOfSample:
         keep = [i for i, sid in enumerate(a.sample_ids) if sid in where]
         other = [where[a.sample_ids[i]] for i in keep]
         result.splits[split] = SplitProbabilities(
-            split, [a.sample_ids[i] for i in keep], a.labels[keep], (a.pred_probs[keep] + b.pred_probs[other]) / 2,
-            f"the mean of {a.how} and {b.how}")
+            split, [a.sample_ids[i] for i in keep], a.labels[keep],
+            weight * a.pred_probs[keep] + (1 - weight) * b.pred_probs[other], _mixture_how(a.how, b.how, weight))
         result.skipped.pop(split, None)
     return result
+
+
+def _mixture_how(first: str, second: str, weight: float) -> str:
+    if weight == 0.5:
+        return f"the mean of {first} and {second}"
+    if weight in (0.0, 1.0):
+        return first if weight else second
+    return f"{weight:.2f} x {first} + {1 - weight:.2f} x {second}"
 
 
 # --- the training issue's fold models -------------------------------------------------------

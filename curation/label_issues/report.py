@@ -96,12 +96,16 @@ METHOD_HTML = (
 
 
 def _choice_html(choice: dict) -> str:
+    """Which mixture of the fold models and the fast path was used, and the likelihoods that chose it."""
     scores = choice.get("label_log_likelihood") or {}
-    if len(scores) < 2:
+    if len(scores) < 2 or "fold_model_weight" not in choice:
         return ""
-    other = next(name for name in scores if name != choice["used"])
-    return (f" Used <code>{escape(choice['used'])}</code>: it explains the given labels better (mean log-likelihood "
-            f"per label {scores[choice['used']]:.3f}, against {scores[other]:.3f} for <code>{escape(other)}</code>).")
+    weight = float(choice["fold_model_weight"])
+    used = ("the fast path alone" if weight == 0 else "the fold models alone" if weight == 1
+            else f"the fold models at weight {weight:.2f} with the fast path")
+    others = ", ".join(f"{float(share):.2f}: {score:.3f}" for share, score in scores.items())
+    return (f" Used {used}: of the mixtures tried, it explains the given labels best (mean log-likelihood per "
+            f"label {scores[f'{weight:.2f}']:.3f}; by the fold models' weight, {others}).")
 
 
 def _split_rows(audit: LabelAudit) -> list[dict]:
