@@ -26,7 +26,7 @@ precision any threshold on the estimate reaches at recall >= 0.9 (P@R0.8 likewis
 calibrated threshold could give. The training's own fold models are not measured here (they would
 need a full fine-tuning run per fold and noisy labelling).
 
-Run: python bench/bench_label_noise.py [--seeds 3] [--rates 0.05 0.1 0.2] [--kinds symmetric class_conditional];
+Run: python bench/bench_label_noise.py [--seeds 3] [--first-seed 0] [--rates 0.05 0.1 0.2] [--kinds symmetric class_conditional];
 writes bench/out/label_noise.csv, and per run bench/out/label_noise/*.npz (true and noisy labels,
 the fast path's, the fold models' and the mixed probabilities).
 """
@@ -183,6 +183,8 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[0.1])
     parser.add_argument("--kinds", nargs="+", default=["symmetric"])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds first-seed .. first-seed + seeds - 1 (to finish or extend an earlier run)")
     parser.add_argument("--c", type=float, default=LabelIssueParams().c)
     parser.add_argument("--cache-dir", type=Path)
     parser.add_argument("--models", default=LabelIssueParams().embedding_model,
@@ -202,7 +204,7 @@ def main() -> None:
     rows = []
     for rate in args.rates:
         for kind in args.kinds:
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 rows += run_config(features, activations, true, paths, classes, rate, kind, seed, args.c, groups,
                                    finetune, keep_dir=keep_dir)
                 print(f"done rate={rate} kind={kind} seed={seed}", file=sys.stderr, flush=True)

@@ -191,7 +191,8 @@ def finetuned_oof(activations, labels: np.ndarray, n_classes: int, *, groups: np
     trainable = trainable or _Trainable(params or FinetuneParams(), n_classes)
     weights = np.ones(len(labels)) if weights is None else np.asarray(weights, dtype="float64")
     probs = np.zeros((len(labels), n_classes))
-    for fold, (fit, predict) in enumerate(_folds(labels, groups, n_folds, seed)):
+    folds = list(_folds(labels, groups, n_folds, seed))
+    for fold, (fit, predict) in enumerate(progress(folds, desc="fold models")):  # minutes each on 2 cores
         probs[predict] = _fit_predict(trainable, activations, labels, weights, fit, predict, seed=seed + fold)
     return probs
 
