@@ -11,7 +11,7 @@ stages and a new head on those activations for a few epochs.
 Each label's loss is weighed by 1 - its P(label wrong) from a first pass of the fast path, so a
 suspected flip teaches the fold models less. Their probabilities are mixed with the fast path's in
 the share (MIX_WEIGHTS) under which the labels are likeliest: with 10 % of shoes train flipped that
-is 3/4 fold models, ranking the flips at AUROC 0.981-0.983 against the fast path's 0.951-0.959
+is 3/4 fold models, ranking the flips at AUROC 0.981-0.984 against the fast path's 0.951-0.959
 (bench/RESULTS.md).
 
 Splits as in curation.label_issues.probabilities: train by K-fold within train, copy groups kept
