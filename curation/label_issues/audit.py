@@ -30,7 +30,7 @@ from curation.label_issues.detect import datalab_issues, find_label_issues_ranke
 from curation.label_issues.estimate import NoiseChannel, fit_noise_channels
 from curation.label_issues.evidence import nearest_references
 from curation.label_issues.finetune import (
-    MIX_WEIGHTS, FinetuneParams, activation_tensor, finetuned_probabilities, mixture_weight, split_probabilities,
+    FinetuneParams, activation_tensor, best_mixture, finetuned_probabilities, split_probabilities,
 )
 from curation.label_issues.foreign import MAX_DEVIATIONS, class_affinity
 from curation.label_issues.injection import injection_check
@@ -164,11 +164,11 @@ def _best_mixture(fine: OutOfSample, fast: OutOfSample) -> tuple[OutOfSample, di
     With many labels the fold models rank flips better and take most of the weight; on a small split they
     can err more, and more confidently, than the regression on the embeddings, and then the fast path
     takes it all rather than let them add false alarms."""
-    mixtures = {weight: averaged(fine, fast, weight) for weight in MIX_WEIGHTS}
-    weight, scores = mixture_weight({weight: {split: (probs.pred_probs, probs.labels) for split, probs in source.splits.items()}
-                                     for weight, source in mixtures.items()})
-    return (mixtures[weight] if weight > 0 else fast), {"used": "finetune" if weight > 0 else "cv_logreg",
-                                                        "fold_model_weight": weight, "label_log_likelihood": scores}
+    weight, mixed, scores = best_mixture(
+        lambda share: averaged(fine, fast, share),
+        lambda source: {split: (probs.pred_probs, probs.labels) for split, probs in source.splits.items()})
+    return (mixed if weight > 0 else fast), {"used": "finetune" if weight > 0 else "cv_logreg",
+                                             "fold_model_weight": weight, "label_log_likelihood": scores}
 
 
 def _method(params: LabelIssueParams) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,7 @@ ACTIVATION_VERSION = 1
 # With 10 % flips on shoes train it picks 0.75 or so: the fold models rank flips better, the fast path
 # smooths their confident mistakes (bench/RESULTS.md)
 MIX_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -210,22 +212,26 @@ def split_probabilities(features: np.ndarray, activations, labels: np.ndarray, n
     return mixed_probabilities(fast, tuned, labels)
 
 
-def mixture_weight(by_weight: dict[float, dict[str, tuple[np.ndarray, np.ndarray]]]) -> tuple[float, dict[str, float]]:
-    """Of the mixtures by_weight (the fold models' share -> split -> (probabilities, labels)), the share whose
-    labels are likeliest under its fitted noise channels, and every mixture's mean log-likelihood per label
-    (keyed by the share, "0.00" ... "1.00"). The smaller share wins a tie: the fast path is the default."""
+def best_mixture(mix: Callable[[float], T], splits_of: Callable[[T], dict[str, tuple[np.ndarray, np.ndarray]]]
+                 ) -> tuple[float, T, dict[str, float]]:
+    """Of the mixtures mix(share) for each of the fold models' shares in MIX_WEIGHTS, the one whose labels
+    (splits_of(mixture): split -> (probabilities, labels)) are likeliest under its fitted noise channels:
+    (share, mixture, every share's mean log-likelihood per label keyed "0.00" ... "1.00"). The smaller
+    share wins a tie: the fast path is the default. For arrays (mixed_probabilities) and the audit's
+    OutOfSample alike."""
     from curation.label_issues.estimate import better_explained
 
-    best, scores = better_explained({f"{weight:.2f}": splits for weight, splits in sorted(by_weight.items())})
-    return float(best), scores
+    mixtures = {weight: mix(weight) for weight in sorted(MIX_WEIGHTS)}
+    best, scores = better_explained({f"{weight:.2f}": splits_of(mixture) for weight, mixture in mixtures.items()})
+    return float(best), mixtures[float(best)], scores
 
 
 def mixed_probabilities(fast: np.ndarray, tuned: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, str]:
     """The mixture of the fast path and the fold models (shares in MIX_WEIGHTS) that explains the labels
     best; ("cv_logreg" where that is the fast path alone, else "finetune")."""
-    mixtures = {weight: (1 - weight) * fast + weight * tuned for weight in MIX_WEIGHTS}
-    weight, _ = mixture_weight({weight: {"split": (probs, labels)} for weight, probs in mixtures.items()})
-    return mixtures[weight], ("finetune" if weight > 0 else "cv_logreg")
+    weight, probs, _ = best_mixture(lambda share: (1 - share) * fast + share * tuned,
+                                    lambda mixture: {"split": (mixture, labels)})
+    return probs, ("finetune" if weight > 0 else "cv_logreg")
 
 
 def probability_parts(features: np.ndarray, activations, labels: np.ndarray, n_classes: int, *,
