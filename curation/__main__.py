@@ -73,6 +73,8 @@ def build_run_parser() -> argparse.ArgumentParser:
                        help=f"share of blurred or heavily re-encoded training copies (default {defaults.degrade:g})")
     train.add_argument("--crop-min-scale", type=float,
                        help=f"smallest random training crop, as a share of the area (default {defaults.crop_min_scale:g})")
+    train.add_argument("--companion", action="store_true", default=None,
+                       help="also train a companion model (a few minutes) and evaluate the two as an ensemble")
     train.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     train.add_argument("--time-budget", type=float, metavar="MIN",
                        help=f"minutes for the fit; fewer epochs where they would not fit (default {defaults.time_budget})")
@@ -95,7 +97,7 @@ def run_main(argv: list[str] | None = None) -> int:
                  "fail_on_leak": args.fail_on_leak, "review_embeddings": args.review_embeddings, "engine": args.engine}
     train = {k: getattr(args, k) for k in ("arch", "weights", "image_size", "epochs", "frozen_epochs", "frozen_stages",
                                            "batch_size", "lr", "lr_mult", "valid_split", "folds", "threads",
-                                           "time_budget", "backdrop", "degrade", "crop_min_scale")}
+                                           "time_budget", "backdrop", "degrade", "crop_min_scale", "companion")}
     result = run_pipeline(resolve_config(config_file, overrides, train))
     print(f"ran: {', '.join(result.ran) or 'nothing'}; reused: {', '.join(result.reused) or 'nothing'}")
     print(f"report: {result.report}")

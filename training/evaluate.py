@@ -49,13 +49,18 @@ def evaluation_splits(table: pd.DataFrame) -> list[str]:
 def evaluate_model(learn, metadata: dict, table: pd.DataFrame, root: Path, *, cache: ContentCache, out_dir: Path,
                    report_dir: Path, tta: int = 4, top_losses: int = TOP_LOSSES) -> Evaluation:
     """Predict and score every non-train split; write predictions, metrics and figures to `out_dir`."""
+    from training.companion import load_companion
+
     classes = list(metadata["classes"])
     dropped = leak_free_ids(report_dir)
+    companion = load_companion(out_dir, classes)
     frames, metrics, figures = [], {}, []
     for split in evaluation_splits(table):
         rows = table[table["split"] == split].reset_index(drop=True)
         predictions = predict_rows(learn, rows, root, cache=cache, image_size=metadata["image_size"], tta=tta)
         frame = prediction_frame(rows, predictions, classes)
+        if companion is not None:
+            frame = with_ensemble(frame, companion.probabilities(rows, root, cache=cache), classes)
         metrics[split] = split_metrics(frame, classes, dropped, metadata)
         figures += _split_figures(frame, classes, metrics[split], split, root, out_dir, top_losses)
         frames.append(frame)
@@ -67,6 +72,23 @@ def evaluate_model(learn, metadata: dict, table: pd.DataFrame, root: Path, *, ca
                                         "leakage_audit": dropped is not None, "splits": metrics})
     write_text_atomic(out_dir / "summary.md", summary_markdown(metrics, metadata))
     return Evaluation(predictions, metrics, figures, out_dir)
+
+
+def with_ensemble(frame: pd.DataFrame, companion_probs, classes: list[str]) -> pd.DataFrame:
+    """The frame with the ensemble's columns: ensemble_p_<class> (the mean of the model's and the
+    companion's probabilities) and ensemble_predicted (<NA> where either has no prediction)."""
+    import numpy as np
+
+    from training.companion import ensemble_probabilities
+
+    probs = ensemble_probabilities(frame[[f"p_{c}" for c in classes]].to_numpy("float64"), companion_probs)
+    known = ~np.isnan(probs).any(axis=1)
+    best = np.argmax(np.where(known[:, None], probs, 0), axis=1)
+    frame = frame.copy()
+    frame["ensemble_predicted"] = pd.array([classes[i] if ok else None for i, ok in zip(best, known)], dtype="string")
+    for i, name in enumerate(classes):
+        frame[f"ensemble_p_{name}"] = probs[:, i]
+    return frame
 
 
 def split_metrics(frame: pd.DataFrame, classes: list[str], dropped: set[str] | None, metadata: dict) -> dict:
@@ -94,6 +116,8 @@ def _scores(frame: pd.DataFrame, classes: list[str]) -> dict:
         scores["tta_error"] = float((frame["tta_predicted"] != frame["label"]).mean())
     else:
         scores["tta_error"] = None
+    if "ensemble_predicted" in frame and len(frame):
+        scores["ensemble_error"] = float((frame["ensemble_predicted"] != frame["label"]).mean())
     scores["mean_loss"] = float(frame["loss"].mean()) if len(frame) else None
     return scores
 
@@ -129,6 +153,7 @@ def metrics_rows(metrics: dict) -> pd.DataFrame:
         full, free = m["full"], m["leak_free"]
         rows.append({"split": split, "n": full["n"], "error": pct(full["error"]), "95% CI": interval(full),
                      "TTA error": pct(full["tta_error"]),
+                     **({"ensemble error": pct(full["ensemble_error"])} if "ensemble_error" in full else {}),
                      "leak-free n": "-" if free is None else free["n"],
                      "leak-free error": "-" if free is None else pct(free["error"]),
                      "leak-free 95% CI": interval(free)})

@@ -14,6 +14,7 @@ import pandas as pd
 from curation.cache import ContentCache
 from curation.dataset_scan import ScannedDataset
 from curation.errors import CurationError
+from training.companion import COMPANION_FILE, train_companion
 from training.config import TrainConfig
 from training.data import split_usable
 from training.evaluate import Evaluation, evaluate_model
@@ -47,8 +48,10 @@ def resolve_valid_split(table: pd.DataFrame, requested: str) -> str:
 
 
 def train_dataset(scanned: ScannedDataset, config: TrainConfig, *, cache: ContentCache, folds: int = 0,
-                  evaluate: bool = True, tta: int = 4, out_dir: Path | None = None) -> TrainingRun:
-    """Train on the train split, export to reports/<dataset>/training/, evaluate, then K folds if asked."""
+                  evaluate: bool = True, tta: int = 4, out_dir: Path | None = None,
+                  companion: bool = False) -> TrainingRun:
+    """Train on the train split, export to reports/<dataset>/training/, train the companion model if
+    asked (training.companion: evaluated as an ensemble with the model), evaluate, then K folds if asked."""
     out_dir = out_dir or training_dir(scanned.report_dir)
     rows = split_usable(scanned.table)
     usable, excluded = rows.usable, rows.excluded
@@ -68,6 +71,10 @@ def train_dataset(scanned: ScannedDataset, config: TrainConfig, *, cache: Conten
     metadata = model_metadata(fit, config, train_rows, valid_rows, dataset=scanned.name,
                               excluded=excluded[excluded["split"] == "train"])
     model_path = export_model(fit, metadata, out_dir)
+    (out_dir / COMPANION_FILE).unlink(missing_ok=True)  # one trained with an earlier model is not this one's
+    if companion:
+        train_companion(train_rows, scanned.dataset.root, metadata["classes"], cache=cache, out_dir=out_dir,
+                        seed=config.seed)
     evaluation = None
     if evaluate:
         evaluation = evaluate_model(fit.learn, metadata, scanned.table, scanned.dataset.root, cache=cache,

@@ -59,8 +59,10 @@ def write_shifted(rows: pd.DataFrame, root: Path, out: Path, shifts: list[str], 
 
 
 def measure_robustness(learn, metadata: dict, table: pd.DataFrame, root: Path, *, cache: ContentCache, out_dir: Path,
-                       split: str = "test", shifts: list[str] | None = None, seed: int = 0) -> Robustness:
-    """Accuracy on `split` as it is and under each shift; writes the report files into out_dir."""
+                       split: str = "test", shifts: list[str] | None = None, seed: int = 0,
+                       companion=None) -> Robustness:
+    """Accuracy on `split` as it is and under each shift; writes the report files into out_dir. With a
+    companion (training.companion), the ensemble's accuracy too."""
     from curation.errors import CurationError
     from curation.sample_table import build_sample_table
 
@@ -73,10 +75,10 @@ def measure_robustness(learn, metadata: dict, table: pd.DataFrame, root: Path, *
     images = out_dir / "images" / f"v{SHIFT_VERSION}-seed{seed}"
     entries, changed = write_shifted(rows, root, images, shifts, seed)
     shifted, _ = build_sample_table(images, entries, cache=cache)
-    frames = [_predicted(learn, rows, root, cache, metadata, classes).assign(shift=PLAIN)]
+    frames = [_predicted(learn, rows, root, cache, metadata, classes, companion).assign(shift=PLAIN)]
     for shift in shifts:
         part = shifted[shifted["split"] == shift].reset_index(drop=True)
-        frames.append(_predicted(learn, part, images, cache, metadata, classes).assign(shift=shift))
+        frames.append(_predicted(learn, part, images, cache, metadata, classes, companion).assign(shift=shift))
     predictions = pd.concat(frames, ignore_index=True)
     figures = _figures(predictions, classes, {PLAIN: 0, **changed})
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,9 +87,15 @@ def measure_robustness(learn, metadata: dict, table: pd.DataFrame, root: Path, *
     return result
 
 
-def _predicted(learn, rows, root, cache, metadata, classes) -> pd.DataFrame:
+def _predicted(learn, rows, root, cache, metadata, classes, companion=None) -> pd.DataFrame:
     found = predict_rows(learn, rows, root, cache=cache, image_size=metadata["image_size"])
-    return prediction_frame(rows, found, classes)[["path", "label", "predicted", "correct"]]
+    frame = prediction_frame(rows, found, classes)
+    if companion is None:
+        return frame[["path", "label", "predicted", "correct"]]
+    from training.evaluate import with_ensemble
+
+    frame = with_ensemble(frame, companion.probabilities(rows, root, cache=cache), classes)
+    return frame[["path", "label", "predicted", "correct", "ensemble_predicted"]]
 
 
 def _figures(predictions: pd.DataFrame, classes: list[str], changed: dict) -> dict:
@@ -97,6 +105,8 @@ def _figures(predictions: pd.DataFrame, classes: list[str], changed: dict) -> di
         scores = classification_metrics(scored["label"].astype(str), scored["predicted"].astype(str), classes)
         figures[shift] = {"n": scores["n"], "changed": int(changed.get(shift, 0)), "accuracy": scores["accuracy"],
                           "accuracy_ci95": scores["accuracy_ci95"]}
+        if "ensemble_predicted" in scored:
+            figures[shift]["ensemble_accuracy"] = float((scored["ensemble_predicted"] == scored["label"]).mean())
     plain = figures[PLAIN]["accuracy"]
     for values in figures.values():
         values["drop"] = None if plain is None or values["accuracy"] is None else plain - values["accuracy"]
@@ -110,7 +120,9 @@ def figures_table(figures: dict) -> pd.DataFrame:
     return pd.DataFrame([{"images": shift, "n": f["n"], "changed": "-" if shift == PLAIN else f["changed"],
                           "accuracy": pct(f["accuracy"]),
                           "95% CI": "-" if not f["accuracy_ci95"] else f"{f['accuracy_ci95'][0]:.1%}-{f['accuracy_ci95'][1]:.1%}",
-                          "drop": "-" if shift == PLAIN else pct(f["drop"])} for shift, f in figures.items()])
+                          "drop": "-" if shift == PLAIN else pct(f["drop"]),
+                          **({"ensemble accuracy": pct(f["ensemble_accuracy"])} if "ensemble_accuracy" in f else {})}
+                         for shift, f in figures.items()])
 
 
 def write_robustness_report(result: Robustness, metadata: dict, split: str, seed: int, root: Path, images: Path) -> None:
@@ -153,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from curation.cli import scan_from_args
     from curation.errors import CurationError
+    from training.companion import load_companion
     from training.export import load_trained
 
     args = build_parser().parse_args(argv)
@@ -166,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         scanned = scan_from_args(args, cache)
         model_dir, metadata, learn = load_trained(args.model_dir, scanned.report_dir)
         result = measure_robustness(learn, metadata, scanned.table, scanned.dataset.root, cache=cache,
-                                    out_dir=model_dir / SHIFT_DIR, split=args.split, shifts=shifts, seed=args.seed)
+                                    out_dir=model_dir / SHIFT_DIR, split=args.split, shifts=shifts, seed=args.seed,
+                                    companion=load_companion(model_dir, list(metadata["classes"])))
     print(format_table(figures_table(result.figures)))
     print(f"report in {result.out_dir}")
     return 0

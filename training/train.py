@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: all cores; 1 is steadier when other work shares the cores)")
     parser.add_argument("--folds", type=int, default=0, help="also train K fold models for out-of-fold probabilities")
+    parser.add_argument("--companion", action="store_true",
+                        help="also train a companion model on cached activations of the frozen stages (a few minutes "
+                             "on 2 cores) and evaluate the two as an ensemble (training.companion)")
     parser.add_argument("--tta", type=int, default=4, help="augmented passes for the TTA error (0: none)")
     parser.add_argument("--no-evaluate", action="store_true", help="skip the evaluation of non-train splits")
     return parser
@@ -111,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_args(args)
     with ContentCache(args.cache_dir) as cache:
         scanned = scan_from_args(args, cache)
-        run = train_dataset(scanned, config, cache=cache, folds=args.folds, evaluate=not args.no_evaluate, tta=args.tta)
+        run = train_dataset(scanned, config, cache=cache, folds=args.folds, evaluate=not args.no_evaluate, tta=args.tta,
+                            companion=args.companion)
     meta = run.metadata
     print(f"model: {meta['arch']}, weights from {meta['weights_source']}, {meta['image_size']} px, "
           f"{len(run.fit.history)} epochs in {meta['timing']['total_seconds']:.0f} s "

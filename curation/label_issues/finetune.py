@@ -122,7 +122,7 @@ def stage_activations(rows: pd.DataFrame, root: Path, *, cache, params: Finetune
 
 # --- the trained stages, once per fold ---------------------------------------------------------
 
-class _Trainable:
+class Trainable:
     """The backbone's later stages and a new head, built from the packaged weights once per call."""
 
     def __init__(self, params: FinetuneParams, n_classes: int):
@@ -142,9 +142,9 @@ class _Trainable:
             torch.nn.Dropout(0.2), torch.nn.Linear(net.num_features, self.n_classes))
 
 
-def _fit_predict(trainable: _Trainable, activations, labels: np.ndarray, weights: np.ndarray,
-                 fit_index: np.ndarray, predict_index: np.ndarray, *, seed: int) -> np.ndarray:
-    """Train on activations[fit_index] (a random view per step), predict the mean over both views."""
+def fit_tail(trainable: Trainable, activations, labels: np.ndarray, weights: np.ndarray, fit_index: np.ndarray, *,
+             seed: int):
+    """The later stages and head trained on activations[fit_index] (a random view per step), in eval mode."""
     import torch
 
     params = trainable.params
@@ -177,20 +177,33 @@ def _fit_predict(trainable: _Trainable, activations, labels: np.ndarray, weights
             optimiser.step()
             schedule.step()
             done += 1
-    net.eval()
+    return net.eval()
+
+
+def predict_tail(net, activations, predict_index: np.ndarray) -> np.ndarray:
+    """Probabilities (len(predict_index), K): the mean over each image's two views (it and its mirror)."""
+    import torch
+
     with torch.no_grad():
         chunks = [sum(torch.softmax(net(activations[torch.as_tensor(part), view].float()), 1) for view in (0, 1)) / 2
                   for part in np.array_split(predict_index, max(1, len(predict_index) // 64))]
     return torch.cat(chunks).numpy().astype("float64")
 
 
+def _fit_predict(trainable: Trainable, activations, labels: np.ndarray, weights: np.ndarray,
+                 fit_index: np.ndarray, predict_index: np.ndarray, *, seed: int) -> np.ndarray:
+    """Train on activations[fit_index], predict activations[predict_index]."""
+    return predict_tail(fit_tail(trainable, activations, labels, weights, fit_index, seed=seed), activations,
+                        predict_index)
+
+
 def finetuned_oof(activations, labels: np.ndarray, n_classes: int, *, groups: np.ndarray | None = None,
                   weights: np.ndarray | None = None, n_folds: int = 5, seed: int = 0,
-                  params: FinetuneParams | None = None, trainable: "_Trainable | None" = None) -> np.ndarray:
+                  params: FinetuneParams | None = None, trainable: "Trainable | None" = None) -> np.ndarray:
     """Out-of-fold probabilities (n, n_classes) for one split's activations (n, 2, C, H, W) and labels:
     stratified K-fold, copy groups whole in one fold, each fold's later stages trained from the
     pretrained weights. The fine-tuned counterpart of probabilities.cv_probabilities."""
-    trainable = trainable or _Trainable(params or FinetuneParams(), n_classes)
+    trainable = trainable or Trainable(params or FinetuneParams(), n_classes)
     weights = np.ones(len(labels)) if weights is None else np.asarray(weights, dtype="float64")
     probs = np.zeros((len(labels), n_classes))
     folds = list(_folds(labels, groups, n_folds, seed))
@@ -273,7 +286,7 @@ def finetuned_probabilities(table: pd.DataFrame, root: Path, *, cache, groups: n
     weight_of = (np.ones(len(table)) if weights is None else np.asarray(weights, dtype="float64"))[usable]
     split_of = rows["split"].astype(str).to_numpy()
     activations = _stacked(known, rows["sha256"])
-    trainable = _Trainable(params, len(classes))
+    trainable = Trainable(params, len(classes))
     result = OutOfSample(classes, {}, "finetune")
     in_train = np.flatnonzero(split_of == train_split)
     for split in progress(sorted(set(split_of), key=lambda s: (s != train_split, s)), desc="fold fine-tuning"):

@@ -45,6 +45,9 @@ class TrainSettings:
     degrade: float = 0.3
     crop_min_scale: float = 0.5
     tta: int = 4
+    # also a companion model on cached activations of lite2's frozen stages, evaluated as an ensemble with
+    # the model (training.companion): a few minutes more; off until the time budget accounts for it
+    companion: bool = False
     seed: int = 42
     threads: int = 0
 

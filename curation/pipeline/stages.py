@@ -91,7 +91,7 @@ def _train(ctx: RunContext) -> dict[str, Any]:
 
     settings = ctx.config.train
     run = train_dataset(ctx.scanned, train_config(settings), cache=ctx.cache, folds=settings.folds, evaluate=False,
-                        out_dir=ctx.training_dir)
+                        out_dir=ctx.training_dir, companion=settings.companion)
     return {"arch": run.metadata.get("arch"), "weights": run.metadata.get("weights_source"),
             "data_hash": run.metadata.get("training_data", {}).get("hash"), "folds": settings.folds}
 

@@ -1,0 +1,99 @@
+"""The companion model (training/companion.py): trained beside a real (tiny) model on real shoes
+images, saved and reloaded, and evaluated with the model as an ensemble whose probabilities are the
+mean of both; a model trained without one leaves no stale companion behind."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from curation.cache import ContentCache
+from curation.dataset_scan import scan_dataset
+from tests.shoes_data import copy_subset
+from tests.test_training_train import CLASSES, tiny_config
+
+
+@pytest.fixture(scope="module")
+def with_companion(tmp_path_factory, shoes_root):
+    from training.pipeline import train_dataset
+
+    base = tmp_path_factory.mktemp("companion")
+    root = copy_subset(shoes_root, base / "shoes_small", {"train": 10, "test": 4})
+    (root / "test" / "nike" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    cache = ContentCache(base / "cache")
+    scanned = scan_dataset(root, reports_dir=base / "reports", cache=cache)
+    run = train_dataset(scanned, tiny_config(valid_split="none"), cache=cache, tta=0, companion=True)
+    yield scanned, run, cache
+    cache.close()
+
+
+def test_the_companion_learns_and_reloads_to_the_same_predictions(with_companion):
+    from training.companion import COMPANION_FILE, load_companion
+
+    scanned, run, cache = with_companion
+    model_dir = run.model_path.parent
+    assert (model_dir / COMPANION_FILE).is_file()
+    companion = load_companion(model_dir, CLASSES)
+    assert companion.summary["images"] == 30 and companion.classes == CLASSES
+    train = scanned.table[scanned.table["split"] == "train"].reset_index(drop=True)
+    probs = companion.probabilities(train, scanned.dataset.root, cache=cache)
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    labels = train["label"].map({c: k for k, c in enumerate(CLASSES)}).to_numpy()
+    assert (probs.argmax(axis=1) == labels).mean() >= 0.9  # an untrained head is at chance, 1/3
+    assert load_companion(model_dir, ["adidas", "nike"]) is None  # trained for other classes: not used
+
+
+def test_evaluation_scores_the_mean_of_model_and_companion(with_companion):
+    from training.companion import load_companion
+
+    scanned, run, cache = with_companion
+    model_dir = run.model_path.parent
+    predictions = pd.read_parquet(model_dir / "predictions.parquet")
+    test = scanned.table[scanned.table["split"] == "test"].reset_index(drop=True)
+    companion = load_companion(model_dir, CLASSES).probabilities(test, scanned.dataset.root, cache=cache)
+    frame = predictions.set_index("sample_id").loc[test["sample_id"]]
+    readable = frame["predicted"].notna().to_numpy()
+    assert readable.sum() == 12 and np.isnan(companion[~readable]).all()  # the broken image has neither
+    model = frame[[f"p_{c}" for c in CLASSES]].to_numpy(float)[readable]
+    ensemble = frame[[f"ensemble_p_{c}" for c in CLASSES]].to_numpy(float)[readable]
+    assert np.allclose(ensemble, (model + companion[readable]) / 2, atol=1e-6)
+    assert list(frame["ensemble_predicted"][readable]) == [CLASSES[k] for k in ensemble.argmax(axis=1)]
+    full = json.loads((model_dir / "metrics.json").read_text())["splits"]["test"]["full"]
+    wrong = (frame["ensemble_predicted"][readable] != frame["label"][readable]).mean()
+    assert full["ensemble_error"] == pytest.approx(wrong)
+    assert "ensemble error" in (model_dir / "summary.md").read_text()
+
+
+def test_robustness_reports_the_ensemble_beside_the_model(with_companion, tmp_path):
+    from training.companion import load_companion
+    from training.export import load_exported, read_metadata
+    from training.robustness import measure_robustness
+
+    scanned, run, cache = with_companion
+    model_dir = run.model_path.parent
+    result = measure_robustness(load_exported(model_dir), read_metadata(model_dir), scanned.table,
+                                scanned.dataset.root, cache=cache, out_dir=tmp_path / "shift", shifts=["blur"],
+                                companion=load_companion(model_dir, CLASSES))
+    written = pd.read_csv(tmp_path / "shift" / "predictions.csv")
+    blurred = written[written["shift"] == "blur"]
+    assert len(blurred) == 12
+    assert result.figures["blur"]["ensemble_accuracy"] == pytest.approx(
+        (blurred["ensemble_predicted"] == blurred["label"]).mean())
+    assert "ensemble accuracy" in (tmp_path / "shift" / "summary.md").read_text()
+
+
+def test_a_model_trained_without_a_companion_drops_the_earlier_one(with_companion, tmp_path):
+    from training.companion import COMPANION_FILE
+    from training.pipeline import train_dataset
+
+    scanned, run, cache = with_companion
+    out = tmp_path / "training"
+    out.mkdir()
+    (out / COMPANION_FILE).write_bytes((run.model_path.parent / COMPANION_FILE).read_bytes())
+    again = train_dataset(scanned, tiny_config(valid_split="none", epochs=0), cache=cache, tta=0, out_dir=out)
+    assert not (out / COMPANION_FILE).exists()
+    assert "ensemble_predicted" not in again.evaluation.predictions
+    assert "ensemble_error" not in again.evaluation.metrics["test"]["full"]
