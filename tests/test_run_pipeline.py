@@ -111,3 +111,26 @@ def test_the_run_passes_its_augmentations_to_training_and_refuses_a_bad_one(tmp_
     assert (default.backdrop, default.degrade, default.crop_min_scale) == (0.4, 0.3, 0.5)
     with pytest.raises(CurationError, match="backdrop must be in"):
         resolve_config(None, {}, {"backdrop": 1.5})  # refused before any stage runs
+
+
+def test_the_runs_companion_flag_reaches_the_train_stage(tmp_path):
+    from types import SimpleNamespace
+
+    from curation.__main__ import build_run_parser
+    from curation.pipeline.config import resolve_config
+    from curation.pipeline.stages import STAGES_BY_NAME, RunContext
+    from curation.pipeline.state import fingerprint
+
+    train = STAGES_BY_NAME["train"]
+
+    def context(argv):
+        args = build_run_parser().parse_args(["shoes", *argv])
+        config = resolve_config(None, {}, {"companion": args.companion})
+        return RunContext(config, SimpleNamespace(report_dir=tmp_path), None, {"table": "t"})
+
+    plain, with_companion = context([]), context(["--companion"])
+    assert plain.config.train.companion is False and with_companion.config.train.companion is True
+    # a warm run that adds --companion trains again, and a missing companion.pt counts as a missing output
+    assert fingerprint("train", *train.inputs(plain)) != fingerprint("train", *train.inputs(with_companion))
+    assert tmp_path / "training" / "companion.pt" in train.outputs(with_companion)
+    assert tmp_path / "training" / "companion.pt" not in train.outputs(plain)

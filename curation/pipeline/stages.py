@@ -169,7 +169,8 @@ STAGE_LIST = [
           lambda c: [c.report_dir / "leakage" / "summary.json"], _audit),
     Stage("train", "fine-tune the classifier", lambda c: [_table(c), asdict(c.config.train) | {"tta": None}],
           lambda c: [c.training_dir / "model.pkl", c.training_dir / "model.json"]
-          + ([c.training_dir / "oof.parquet"] if c.config.train.folds else []), _train),
+          + ([c.training_dir / "oof.parquet"] if c.config.train.folds else [])
+          + ([c.training_dir / "companion.pt"] if c.config.train.companion else []), _train),
     Stage("evaluate", "metrics on every non-train split, full and leak-free",
           lambda c: [c.fingerprints.get("train"), c.fingerprints.get("audit"), c.config.train.tta],
           lambda c: [c.training_dir / "predictions.parquet", c.training_dir / "metrics.json"], _evaluate),
