@@ -58,6 +58,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--scratch-arch", default="convnext_atto")
     parser.add_argument("--scratch-size", type=int, default=128)
     parser.add_argument("--scratch-epochs", type=int, default=3)
+    parser.add_argument("--companion", action="store_true",
+                        help="also train the companion model (training.companion) and report the ensemble's errors")
     parser.add_argument("--tag", default="run", help="names this run's results file: results_<tag>.json")
     parser.add_argument("--skip", nargs="*", default=[], choices=["pretrained", "scratch", "loading"])
     return parser.parse_args()
@@ -81,6 +83,7 @@ def summarize(run) -> dict:
         "cpu_seconds_per_epoch": [row["cpu_seconds"] for row in history],
         "train_seconds": run.metadata["timing"]["total_seconds"],
         "per_class": test["per_class"],
+        "ensemble_error": test.get("ensemble_error"),  # with --companion: the mean of model and companion
     }
 
 
@@ -128,8 +131,9 @@ def main() -> int:
                            average_epochs=args.average_epochs, frozen_stages=args.frozen_stages,
                            label_smoothing=args.label_smoothing, norm_statistics=args.norm_statistics)
         if "pretrained" not in args.skip:
-            run = train_dataset(scanned, base, cache=cache, out_dir=OUT / f"pretrained_{args.tag}")
-            results["pretrained"] = summarize(run)
+            run = train_dataset(scanned, base, cache=cache, out_dir=OUT / f"pretrained_{args.tag}",
+                                companion=args.companion)
+            results["pretrained"] = summarize(run) | {"companion": run.companion}
             print(json.dumps(results["pretrained"], indent=1), flush=True)
         if "scratch" not in args.skip:
             scratch = replace(base, arch=args.scratch_arch, pretrained=False, image_size=args.scratch_size,

@@ -25,7 +25,8 @@ def with_companion(tmp_path_factory, shoes_root):
     (root / "test" / "nike" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     cache = ContentCache(base / "cache")
     scanned = scan_dataset(root, reports_dir=base / "reports", cache=cache)
-    run = train_dataset(scanned, tiny_config(valid_split="none"), cache=cache, tta=0, companion=True)
+    # a budget of 10 minutes never binds 1 + 1 tiny epochs; the companion's time comes out of it
+    run = train_dataset(scanned, tiny_config(valid_split="none", time_budget=10), cache=cache, tta=2, companion=True)
     yield scanned, run, cache
     cache.close()
 
@@ -38,6 +39,11 @@ def test_the_companion_learns_and_reloads_to_the_same_predictions(with_companion
     assert (model_dir / COMPANION_FILE).is_file()
     companion = load_companion(model_dir, CLASSES)
     assert companion.summary["images"] == 30 and companion.classes == CLASSES
+    assert run.companion == companion.summary and run.companion["seconds"] > 0
+    # trained first, its minutes are taken from the fit's budget, and model.json says so
+    saved = json.loads((model_dir / "model.json").read_text())
+    assert saved["companion"] == companion.summary
+    assert saved["config"]["time_budget"] == pytest.approx(10 - companion.summary["seconds"] / 60)
     train = scanned.table[scanned.table["split"] == "train"].reset_index(drop=True)
     probs = companion.probabilities(train, scanned.dataset.root, cache=cache)
     assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
@@ -61,10 +67,16 @@ def test_evaluation_scores_the_mean_of_model_and_companion(with_companion):
     ensemble = frame[[f"ensemble_p_{c}" for c in CLASSES]].to_numpy(float)[readable]
     assert np.allclose(ensemble, (model + companion[readable]) / 2, atol=1e-6)
     assert list(frame["ensemble_predicted"][readable]) == [CLASSES[k] for k in ensemble.argmax(axis=1)]
+    tta = frame[[f"tta_p_{c}" for c in CLASSES]].to_numpy(float)[readable]  # the model's TTA with the companion
+    assert list(frame["ensemble_tta_predicted"][readable]) == [
+        CLASSES[k] for k in (tta + companion[readable]).argmax(axis=1)]
     full = json.loads((model_dir / "metrics.json").read_text())["splits"]["test"]["full"]
     wrong = (frame["ensemble_predicted"][readable] != frame["label"][readable]).mean()
     assert full["ensemble_error"] == pytest.approx(wrong)
-    assert "ensemble error" in (model_dir / "summary.md").read_text()
+    assert full["ensemble_tta_error"] == pytest.approx(
+        (frame["ensemble_tta_predicted"][readable] != frame["label"][readable]).mean())
+    summary = (model_dir / "summary.md").read_text()
+    assert "ensemble error" in summary and "ensemble TTA error" in summary
 
 
 def test_robustness_reports_the_ensemble_beside_the_model(with_companion, tmp_path):

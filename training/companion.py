@@ -7,9 +7,10 @@ ones differently (the model with heavy augmentation at 260 px for 14 epochs; the
 image and its mirror, 6 epochs, label smoothing), so their mistakes differ. The mean of their
 probabilities errs less than either on the shoes test split (bench/RESULTS.md, 2026-12-07).
 
-`python -m training.train --companion` trains it after the model and saves it beside model.pkl as
-companion.pt (its tail's weights, the classes and the settings); training.evaluate then reports the
-ensemble's error next to the model's, and adds ensemble_p_<class> and ensemble_predicted columns.
+`python -m training.train --companion` trains it before the model (with a time budget, its minutes
+come out of the budget, so the promise holds) and saves it beside model.pkl as companion.pt (its
+tail's weights, the classes and the settings); training.evaluate then reports the ensemble's error
+next to the model's, and adds ensemble_p_<class> and ensemble_predicted columns.
 """
 
 from __future__ import annotations
@@ -38,22 +39,24 @@ class Companion:
 
     def probabilities(self, rows: pd.DataFrame, root: Path, *, cache: ContentCache) -> np.ndarray:
         """(len(rows), K): each image and its mirror through the frozen stages (cached) and the tail;
-        NaN for rows whose image the scan could not read."""
-        from curation.label_issues.finetune import activation_tensor, predict_tail
+        NaN for rows whose image could not be read."""
+        import torch
+
+        from curation.label_issues.finetune import predict_tail, stage_activations
 
         probs = np.full((len(rows), len(self.classes)), np.nan)
         readable = (rows["load_error"].fillna("") == "").to_numpy()
-        if readable.any():
-            activations = activation_tensor(rows[readable], root, cache=cache, params=self.params)
-            probs[readable] = predict_tail(self.net, activations, np.arange(int(readable.sum())))
+        known = stage_activations(rows[readable], root, cache=cache, params=self.params) if readable.any() else {}
+        have = readable & rows["sha256"].isin(known).to_numpy()
+        if have.any():
+            activations = torch.from_numpy(np.stack([known[sha] for sha in rows.loc[have, "sha256"]]))
+            probs[have] = predict_tail(self.net, activations, np.arange(int(have.sum())))
         return probs
 
 
-def train_companion(train_rows: pd.DataFrame, root: Path, classes: list[str], *, cache: ContentCache, out_dir: Path,
+def train_companion(train_rows: pd.DataFrame, root: Path, classes: list[str], *, cache: ContentCache,
                     seed: int) -> Companion:
-    """Fit the companion on every readable train row (labels in `classes`) and save it to out_dir."""
-    import torch
-
+    """Fit the companion on every readable train row (labels in `classes`); save_companion writes it."""
     from curation.label_issues.finetune import FinetuneParams, Trainable, activation_tensor, fit_tail
 
     started = time.perf_counter()
@@ -65,12 +68,18 @@ def train_companion(train_rows: pd.DataFrame, root: Path, classes: list[str], *,
     net = fit_tail(Trainable(params, len(classes)), activations, labels, np.ones(len(rows)),
                    np.arange(len(rows)), seed=seed)
     summary = {"images": int(len(rows)), "seed": seed, "seconds": round(time.perf_counter() - started, 1)}
-    companion = Companion(net, params, list(classes), summary)
+    return Companion(net, params, list(classes), summary)
+
+
+def save_companion(companion: Companion, out_dir: Path) -> Path:
+    """companion.pt beside the model (written once the model is: it belongs to that model)."""
+    import torch
+
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / COMPANION_FILE) as temporary:
-        torch.save({"state_dict": net.state_dict(), "params": asdict(params), "classes": list(classes),
-                    "summary": summary}, temporary)
-    return companion
+        torch.save({"state_dict": companion.net.state_dict(), "params": asdict(companion.params),
+                    "classes": companion.classes, "summary": companion.summary}, temporary)
+    return out_dir / COMPANION_FILE
 
 
 def load_companion(model_dir: Path, classes: list[str]) -> Companion | None:

@@ -76,19 +76,27 @@ def evaluate_model(learn, metadata: dict, table: pd.DataFrame, root: Path, *, ca
 
 def with_ensemble(frame: pd.DataFrame, companion_probs, classes: list[str]) -> pd.DataFrame:
     """The frame with the ensemble's columns: ensemble_p_<class> (the mean of the model's and the
-    companion's probabilities) and ensemble_predicted (<NA> where either has no prediction)."""
+    companion's probabilities) and ensemble_predicted (<NA> where either has no prediction); with
+    TTA columns, ensemble_tta_predicted too (the model's TTA probabilities with the companion's)."""
+    frame = frame.copy()
+    probs = _add_ensemble(frame, "p_", "ensemble_", companion_probs, classes)
+    for i, name in enumerate(classes):
+        frame[f"ensemble_p_{name}"] = probs[:, i]
+    if f"tta_p_{classes[0]}" in frame:
+        _add_ensemble(frame, "tta_p_", "ensemble_tta_", companion_probs, classes)
+    return frame
+
+
+def _add_ensemble(frame: pd.DataFrame, source: str, prefix: str, companion_probs, classes: list[str]):
     import numpy as np
 
     from training.companion import ensemble_probabilities
 
-    probs = ensemble_probabilities(frame[[f"p_{c}" for c in classes]].to_numpy("float64"), companion_probs)
+    probs = ensemble_probabilities(frame[[f"{source}{c}" for c in classes]].to_numpy("float64"), companion_probs)
     known = ~np.isnan(probs).any(axis=1)
     best = np.argmax(np.where(known[:, None], probs, 0), axis=1)
-    frame = frame.copy()
-    frame["ensemble_predicted"] = pd.array([classes[i] if ok else None for i, ok in zip(best, known)], dtype="string")
-    for i, name in enumerate(classes):
-        frame[f"ensemble_p_{name}"] = probs[:, i]
-    return frame
+    frame[f"{prefix}predicted"] = pd.array([classes[i] if ok else None for i, ok in zip(best, known)], dtype="string")
+    return probs
 
 
 def split_metrics(frame: pd.DataFrame, classes: list[str], dropped: set[str] | None, metadata: dict) -> dict:
@@ -116,8 +124,9 @@ def _scores(frame: pd.DataFrame, classes: list[str]) -> dict:
         scores["tta_error"] = float((frame["tta_predicted"] != frame["label"]).mean())
     else:
         scores["tta_error"] = None
-    if "ensemble_predicted" in frame and len(frame):
-        scores["ensemble_error"] = float((frame["ensemble_predicted"] != frame["label"]).mean())
+    for column, key in (("ensemble_predicted", "ensemble_error"), ("ensemble_tta_predicted", "ensemble_tta_error")):
+        if column in frame and len(frame):
+            scores[key] = float((frame[column] != frame["label"]).mean())
     scores["mean_loss"] = float(frame["loss"].mean()) if len(frame) else None
     return scores
 
@@ -154,6 +163,7 @@ def metrics_rows(metrics: dict) -> pd.DataFrame:
         rows.append({"split": split, "n": full["n"], "error": pct(full["error"]), "95% CI": interval(full),
                      "TTA error": pct(full["tta_error"]),
                      **({"ensemble error": pct(full["ensemble_error"])} if "ensemble_error" in full else {}),
+                     **({"ensemble TTA error": pct(full["ensemble_tta_error"])} if "ensemble_tta_error" in full else {}),
                      "leak-free n": "-" if free is None else free["n"],
                      "leak-free error": "-" if free is None else pct(free["error"]),
                      "leak-free 95% CI": interval(free)})

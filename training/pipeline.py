@@ -14,15 +14,16 @@ import pandas as pd
 from curation.cache import ContentCache
 from curation.dataset_scan import ScannedDataset
 from curation.errors import CurationError
-from training.companion import COMPANION_FILE, train_companion
+from training.companion import COMPANION_FILE, save_companion, train_companion
 from training.config import TrainConfig
-from training.data import split_usable
+from training.data import class_names, split_usable
 from training.evaluate import Evaluation, evaluate_model
 from training.export import export_model, model_metadata, training_dir
 from training.folds import FoldsResult, run_folds
 from training.learner import FitResult, fit_learner, resolve_backbone
 
 log = logging.getLogger(__name__)
+MIN_FIT_BUDGET = 1.0  # minutes the model's fit keeps when the companion took (nearly) all of the budget
 
 
 @dataclass
@@ -33,6 +34,7 @@ class TrainingRun:
     evaluation: Evaluation | None
     folds: FoldsResult | None
     excluded: pd.DataFrame  # rows left out because their image does not decode
+    companion: dict | None = None  # the companion model's summary (images, seed, seconds) when one was trained
 
 
 def resolve_valid_split(table: pd.DataFrame, requested: str) -> str:
@@ -63,6 +65,14 @@ def train_dataset(scanned: ScannedDataset, config: TrainConfig, *, cache: Conten
     if train_rows.empty:
         raise CurationError(f"no usable images in a split named 'train' (splits: {sorted(scanned.table['split'].unique())})")
     valid_rows = usable[usable["split"] == config.valid_split]
+    (out_dir / COMPANION_FILE).unlink(missing_ok=True)  # one trained with an earlier model is not this one's
+    trained_companion = None
+    if companion:  # first: with a budget, its minutes come out of the fit's
+        trained_companion = train_companion(train_rows, scanned.dataset.root, class_names(train_rows), cache=cache,
+                                            seed=config.seed)
+        if config.time_budget:
+            spent = trained_companion.summary["seconds"] / 60
+            config = replace(config, time_budget=max(config.time_budget - spent, MIN_FIT_BUDGET))
     backbone = resolve_backbone(config)
     log.info("training %s with weights from %s on %d images (%s validation images), %d px, %d threads",
              config.arch, backbone.source, len(train_rows), len(valid_rows) or "no", config.image_size,
@@ -70,11 +80,11 @@ def train_dataset(scanned: ScannedDataset, config: TrainConfig, *, cache: Conten
     fit = fit_learner(train_rows, valid_rows, scanned.dataset.root, config, out_dir, cache=cache, backbone=backbone)
     metadata = model_metadata(fit, config, train_rows, valid_rows, dataset=scanned.name,
                               excluded=excluded[excluded["split"] == "train"])
+    if trained_companion is not None:
+        metadata["companion"] = trained_companion.summary
     model_path = export_model(fit, metadata, out_dir)
-    (out_dir / COMPANION_FILE).unlink(missing_ok=True)  # one trained with an earlier model is not this one's
-    if companion:
-        train_companion(train_rows, scanned.dataset.root, metadata["classes"], cache=cache, out_dir=out_dir,
-                        seed=config.seed)
+    if trained_companion is not None:
+        save_companion(trained_companion, out_dir)
     evaluation = None
     if evaluate:
         evaluation = evaluate_model(fit.learn, metadata, scanned.table, scanned.dataset.root, cache=cache,
@@ -87,7 +97,8 @@ def train_dataset(scanned: ScannedDataset, config: TrainConfig, *, cache: Conten
         fold_result = run_folds(usable, scanned.dataset.root, fold_config, folds, out_dir, cache=cache,
                                 final_learn=fit.learn, backbone=backbone,
                                 copy_groups=_copy_groups(scanned.table, scanned.dataset.root, cache))
-    return TrainingRun(fit, metadata, model_path, evaluation, fold_result, excluded)
+    return TrainingRun(fit, metadata, model_path, evaluation, fold_result, excluded,
+                       trained_companion.summary if trained_companion is not None else None)
 
 
 def _copy_groups(table: pd.DataFrame, root: Path, cache: ContentCache) -> pd.Series:

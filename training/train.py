@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"time budget {config.time_budget:g} min: {run.fit.schedule['reason']}")
     if run.fit.selected_epoch is not None:
         print(f"kept epoch {meta['selected_epoch']} (lowest error on {meta['validation']['split']})")
+    if run.companion:
+        print(f"companion model: trained on {run.companion['images']} images' cached activations in "
+              f"{run.companion['seconds']:.0f} s; the evaluation's ensemble is the mean of the two")
     if len(run.excluded):
         print(f"left out {len(run.excluded)} unreadable image(s); see the integrity report")
     if run.evaluation is not None:
