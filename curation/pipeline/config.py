@@ -46,7 +46,8 @@ class TrainSettings:
     crop_min_scale: float = 0.5
     tta: int = 4
     # also a companion model on cached activations of lite2's frozen stages, evaluated as an ensemble with
-    # the model (training.companion): a few minutes more; off until the time budget accounts for it
+    # the model (training.companion): about 5 minutes, taken from the time budget before the fit; off until
+    # the ensemble of a model given fewer epochs is measured (bench/RESULTS.md, 2026-12-07)
     companion: bool = False
     seed: int = 42
     threads: int = 0
