@@ -40,16 +40,14 @@ class Companion:
     def probabilities(self, rows: pd.DataFrame, root: Path, *, cache: ContentCache) -> np.ndarray:
         """(len(rows), K): each image and its mirror through the frozen stages (cached) and the tail;
         NaN for rows whose image could not be read."""
-        import torch
-
-        from curation.label_issues.finetune import predict_tail, stage_activations
+        from curation.label_issues.finetune import predict_tail, stacked_activations, stage_activations
 
         probs = np.full((len(rows), len(self.classes)), np.nan)
         readable = (rows["load_error"].fillna("") == "").to_numpy()
         known = stage_activations(rows[readable], root, cache=cache, params=self.params) if readable.any() else {}
         have = readable & rows["sha256"].isin(known).to_numpy()
         if have.any():
-            activations = torch.from_numpy(np.stack([known[sha] for sha in rows.loc[have, "sha256"]]))
+            activations = stacked_activations(known, rows.loc[have, "sha256"])
             probs[have] = predict_tail(self.net, activations, np.arange(int(have.sum())))
         return probs
 

@@ -91,11 +91,10 @@ def _add_ensemble(frame: pd.DataFrame, source: str, prefix: str, companion_probs
     import numpy as np
 
     from training.companion import ensemble_probabilities
+    from training.predict import predicted_labels
 
     probs = ensemble_probabilities(frame[[f"{source}{c}" for c in classes]].to_numpy("float64"), companion_probs)
-    known = ~np.isnan(probs).any(axis=1)
-    best = np.argmax(np.where(known[:, None], probs, 0), axis=1)
-    frame[f"{prefix}predicted"] = pd.array([classes[i] if ok else None for i, ok in zip(best, known)], dtype="string")
+    frame[f"{prefix}predicted"] = predicted_labels(probs, ~np.isnan(probs).any(axis=1), classes)
     return probs
 
 

@@ -64,9 +64,7 @@ def prediction_frame(rows: pd.DataFrame, predictions: Predictions, classes: list
     without an image); predicted is <NA> for rows without an image.
     """
     frame = rows[["sample_id", "split", "label", "path"]].reset_index(drop=True).copy()
-    best = np.nanargmax(np.where(predictions.has_image[:, None], predictions.probs, 0), axis=1)
-    frame["predicted"] = pd.array([classes[i] if ok else None for i, ok in zip(best, predictions.has_image)],
-                                  dtype="string")
+    frame["predicted"] = predicted_labels(predictions.probs, predictions.has_image, classes)
     index = {c: i for i, c in enumerate(classes)}
     label_index = np.array([index.get(str(label), -1) for label in frame["label"]])
     known = (label_index >= 0) & predictions.has_image
@@ -82,9 +80,13 @@ def prediction_frame(rows: pd.DataFrame, predictions: Predictions, classes: list
     for i, name in enumerate(classes):
         frame[f"logit_{name}"] = predictions.logits[:, i]
     if predictions.tta_probs is not None:
-        tta_best = np.nanargmax(np.where(predictions.has_image[:, None], predictions.tta_probs, 0), axis=1)
-        frame["tta_predicted"] = pd.array([classes[i] if ok else None for i, ok in zip(tta_best, predictions.has_image)],
-                                          dtype="string")
+        frame["tta_predicted"] = predicted_labels(predictions.tta_probs, predictions.has_image, classes)
         for i, name in enumerate(classes):
             frame[f"tta_p_{name}"] = predictions.tta_probs[:, i]
     return frame
+
+
+def predicted_labels(probs: np.ndarray, known: np.ndarray, classes: list[str]) -> pd.arrays.StringArray:
+    """The most probable class name per row; <NA> where the row has no prediction (known False)."""
+    best = np.argmax(np.where(known[:, None], probs, 0), axis=1)
+    return pd.array([classes[i] if ok else None for i, ok in zip(best, known)], dtype="string")

@@ -260,10 +260,11 @@ def probability_parts(features: np.ndarray, activations, labels: np.ndarray, n_c
 
 def activation_tensor(rows: pd.DataFrame, root: Path, *, cache, params: FinetuneParams):
     """The cached activations of `rows` (every one readable), in their order, as one float16 tensor."""
-    return _stacked(stage_activations(rows, root, cache=cache, params=params), rows["sha256"])
+    return stacked_activations(stage_activations(rows, root, cache=cache, params=params), rows["sha256"])
 
 
-def _stacked(known: dict[str, np.ndarray], digests) -> "torch.Tensor":  # noqa: F821
+def stacked_activations(known: dict[str, np.ndarray], digests) -> "torch.Tensor":  # noqa: F821
+    """One tensor of the cached activations of `digests`, in their order."""
     import torch
 
     return torch.from_numpy(np.stack([known[sha] for sha in digests]))
@@ -285,7 +286,7 @@ def finetuned_probabilities(table: pd.DataFrame, root: Path, *, cache, groups: n
     group_of = (np.arange(len(table)) if groups is None else np.asarray(groups))[usable]
     weight_of = (np.ones(len(table)) if weights is None else np.asarray(weights, dtype="float64"))[usable]
     split_of = rows["split"].astype(str).to_numpy()
-    activations = _stacked(known, rows["sha256"])
+    activations = stacked_activations(known, rows["sha256"])
     trainable = Trainable(params, len(classes))
     result = OutOfSample(classes, {}, "finetune")
     in_train = np.flatnonzero(split_of == train_split)
