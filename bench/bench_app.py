@@ -1,6 +1,7 @@
 """The app against fastai's own `learn.predict`, on the same photos, and its trust fields' quality.
 
-Needs a finished run (`python -m curation run shoes`): it serves that model. Measured, warm:
+Needs a finished run (`python -m curation run shoes`): it serves that model (with its companion, as
+an ensemble, when the run trained one: then also the companion's cost and the model alone). Measured, warm:
 - latency of one 240 px photo (test photos, held out of the app's references so that each is new
   to it, as a user's photo is; over HTTP the server holds them, and they take the exact-copy path):
   the bare forward pass of the model on a ready tensor; our
@@ -105,10 +106,19 @@ def latency(predictor, photos: list[bytes]) -> dict:
     for p in photos[:20]:
         image = __import__("fastai.vision.core", fromlist=["PILImage"]).PILImage.create(p)
         fastai.append(_timed(lambda im=image: runner.learn.predict(im), 1)[0])
-    return {"bare forward (torch, as trained)": bare,
-            **({"preprocessing + forward in OpenVINO": bare_runtime} if bare_runtime is not None else {}),
-            "ours: preprocessing + forward + softmax": ours_model,
-            "ours: every trust field, in process": ours_all, "fastai learn.predict": np.array(fastai)}
+    figures = {"bare forward (torch, as trained)": bare,
+               **({"preprocessing + forward in OpenVINO": bare_runtime} if bare_runtime is not None else {}),
+               "ours: preprocessing + forward + softmax": ours_model,
+               "ours: every trust field, in process": ours_all, "fastai learn.predict": np.array(fastai)}
+    if predictor.companion is not None:  # what serving the ensemble costs over the model alone
+        from dataclasses import replace
+
+        alone = replace(predictor, companion=None)
+        figures[f"companion: 2 views in {predictor.companion.backend}"] = np.concatenate(
+            [_timed(lambda im=im: predictor.companion.probabilities([im]), 1) for im in decoded])
+        figures["ours: every trust field, model alone"] = np.concatenate(
+            [_timed(lambda p=p: alone.predict(p), 1) for p in photos])
+    return figures
 
 
 def over_http(args, photos: list[bytes]) -> tuple[float, np.ndarray]:

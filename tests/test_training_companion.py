@@ -109,3 +109,34 @@ def test_a_model_trained_without_a_companion_drops_the_earlier_one(with_companio
     assert not (out / COMPANION_FILE).exists()
     assert "ensemble_predicted" not in again.evaluation.predictions
     assert "ensemble_error" not in again.evaluation.metrics["test"]["full"]
+
+
+def test_the_app_serves_the_ensemble_calibrated_on_the_ensembles_held_out_predictions(with_companion):
+    """The app answers with the mean of both models' probabilities, as evaluation scored it, and fits its
+    calibration on the ensemble's held-out columns; --no-companion serves the model's own."""
+    from dataclasses import replace
+
+    from curation.app.calibration import fit_calibration
+    from curation.app.predictor import TrustedPredictor
+    from curation.image_io import load_rgb
+
+    scanned, run, cache = with_companion
+    model_dir = run.model_path.parent
+    predictions = pd.read_parquet(model_dir / "predictions.parquet")
+    test = predictions[predictions["split"].eq("test") & predictions["predicted"].notna()]
+    served = TrustedPredictor.load(str(scanned.dataset.root), reports_dir=scanned.report_dir.parent,
+                                   cache_dir=cache.directory)
+    assert served.model_info()["companion"] == run.companion
+    assert "ensemble" in served.calibration.source and served.companion.backend == "openvino"
+    images = [load_rgb(scanned.dataset.root / path) for path in test["path"]]
+    ensemble = test[[f"ensemble_p_{c}" for c in CLASSES]].to_numpy(float)
+    model = test[[f"p_{c}" for c in CLASSES]].to_numpy(float)
+    assert np.abs(ensemble - model).max() > 0.05  # the two differ, so the check below tells them apart
+    assert np.abs(served.uncalibrated_probabilities(images) - ensemble).max() < 5e-3
+    answer = served.predict((scanned.dataset.root / test["path"].iloc[0]).read_bytes())
+    calibrated = served.calibration.probabilities(np.log(ensemble[0]))
+    assert list(answer["probabilities"].values()) == pytest.approx(list(calibrated), abs=5e-3)
+
+    alone = replace(served, companion=None, calibration=fit_calibration(model_dir, CLASSES))
+    assert alone.model_info()["companion"] is None and "ensemble" not in alone.calibration.source
+    assert np.abs(alone.uncalibrated_probabilities(images) - model).max() < 1e-3

@@ -1,7 +1,8 @@
 """`python -m curation.app [DATA]`: serve the last run's model on 127.0.0.1, with whether to trust it.
 
-Loads reports/<dataset>/training/ (or --model-dir), fits the calibration on its held-out
-predictions, indexes the dataset's images (cached embeddings and hashes of the audit), reads the
+Loads reports/<dataset>/training/ (or --model-dir) with its companion model when one was trained
+(`--companion`: the answer is then the ensemble's, unless --no-companion), fits the calibration on
+the held-out predictions of what it serves, indexes the dataset's images (cached embeddings and hashes of the audit), reads the
 error slices, and serves the page and the JSON API (curation/app/server.py) on --host:--port.
 Offline: no analytics, no download. Corrections go to feedback/<dataset>/<label>/ beside reports/.
 
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_BYTES / 2**20)
     parser.add_argument("--evidence", default=EVIDENCE_EMBEDDINGS,
                         help="backbones of the nearest / no-class / slice vectors (default: %(default)s)")
+    parser.add_argument("--no-companion", action="store_true",
+                        help="serve the model alone even where a companion model was trained beside it")
     parser.add_argument("--export", type=Path, metavar="DIR", help="write a self-contained app folder and exit")
     return parser
 
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"exported to {folder}: run it with `python {folder / 'app.py'} --port {args.port}`")
         return EXIT_OK
     predictor = TrustedPredictor.load(args.data, reports_dir=args.reports_dir, model_dir=args.model_dir,
-                                      cache_dir=args.cache_dir, coverage=args.coverage, evidence=args.evidence)
+                                      cache_dir=args.cache_dir, coverage=args.coverage, evidence=args.evidence,
+                                      companion=not args.no_companion)
     store = FeedbackStore(args.feedback_dir or feedback_folder(args.reports_dir, predictor.dataset),
                           predictor.classes, predictor.root)
     app = create_app(predictor, store, max_bytes=int(args.max_upload_mb * 2**20))

@@ -10,7 +10,9 @@ stated rate.
 
 The held-out predictions are the fold models' out-of-fold ones (training/oof.parquet) when the
 training ran with folds, else the trained model's on the splits it never trained on
-(training/predictions.parquet). Which one is said in the app's `model` field.
+(training/predictions.parquet). When the app serves the model with its companion (an ensemble), they
+are the ensemble's on those splits (predictions.parquet's ensemble_p_<class>): a calibration belongs
+to the probabilities it was fitted on. Which one is said in the app's `model` field.
 """
 
 from __future__ import annotations
@@ -74,22 +76,31 @@ def conformal_threshold(probs: np.ndarray, labels: np.ndarray, coverage: float) 
     return 1.0 - q
 
 
-def held_out_predictions(model_dir: Path, classes: list[str]) -> tuple[pd.DataFrame, str]:
-    """(frame with label and p_<class> columns, where it came from)."""
-    oof = model_dir / "oof.parquet"
-    if oof.is_file():
+def held_out_predictions(model_dir: Path, ensemble: bool = False) -> tuple[pd.DataFrame, str]:
+    """(frame with label and p_<class> columns, where it came from); the ensemble's as p_<class>."""
+    oof, predictions = model_dir / "oof.parquet", model_dir / "predictions.parquet"
+    if oof.is_file() and not ensemble:
         return pd.read_parquet(oof), "out-of-fold predictions of the fold models (oof.parquet)"
-    predictions = model_dir / "predictions.parquet"
     if predictions.is_file():
         frame = pd.read_parquet(predictions)
         frame = frame[frame["split"] != "train"]
-        return frame, "the model's predictions on the splits it never trained on (predictions.parquet)"
+        if not ensemble:
+            return frame, "the model's predictions on the splits it never trained on (predictions.parquet)"
+        ensemble_columns = [c for c in frame.columns if c.startswith("ensemble_p_")]
+        if ensemble_columns:
+            frame = frame.drop(columns=[c for c in frame.columns if c.startswith("p_")])
+            return (frame.rename(columns={c: c.removeprefix("ensemble_") for c in ensemble_columns}),
+                    "the ensemble's predictions (model and companion) on the splits neither trained on "
+                    "(predictions.parquet)")
+        raise CurationError(f"{predictions} has no ensemble columns for the companion beside the model: run the "
+                            "evaluation again (python -m training.evaluate), or serve the model alone (--no-companion)")
     raise CurationError(f"no held-out predictions in {model_dir} to calibrate on: run the evaluation "
                         "(python -m training.evaluate) or train with --folds")
 
 
-def fit_calibration(model_dir: Path, classes: list[str], coverage: float = COVERAGE) -> Calibration:
-    frame, source = held_out_predictions(model_dir, classes)
+def fit_calibration(model_dir: Path, classes: list[str], coverage: float = COVERAGE,
+                    ensemble: bool = False) -> Calibration:
+    frame, source = held_out_predictions(model_dir, ensemble)
     frame = frame[frame["label"].astype(str).isin(classes)]
     columns = [f"p_{c}" for c in classes]
     frame = frame[frame[columns].notna().all(axis=1)]

@@ -5,7 +5,8 @@ DIR/
   requirements.txt    the pinned packages it needs (pip install -r requirements.txt)
   src/                this project's curation and training packages, as they are now
   data/<dataset>/     the dataset's readable images the answers point at (nearest, copies)
-  reports/<dataset>/  the model (training/model.pkl, model.json, held-out predictions) and the slices
+  reports/<dataset>/  the model (training/model.pkl, model.json, held-out predictions, companion.pt when one
+                      was trained) and the slices
   cache/              the embeddings and hashes of those images, so start-up computes nothing again
 
 model.pkl is a pickle: whoever runs the folder must trust whoever made it.
@@ -19,7 +20,7 @@ from pathlib import Path
 from curation.errors import CurationError
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL_FILES = ("model.pkl", "model.json", "oof.parquet", "predictions.parquet")
+MODEL_FILES = ("model.pkl", "model.json", "oof.parquet", "predictions.parquet", "companion.pt")
 SLICE_FILES = ("slices.csv", "members.csv")
 CACHED_KINDS = ("embedding", "phash")
 

@@ -92,9 +92,7 @@ class _FrozenStagesSetup:
 
 def _activations_batch(state, paths: list[Path]) -> list[np.ndarray | None]:
     """(2, C, H, W) float16 per image: the frozen stages' output for the image and its mirror."""
-    import torch
-
-    transform, stages, mean, std = state
+    transform = state[0]
     pixels, kept = [], []
     for position, path in enumerate(paths):
         try:
@@ -103,13 +101,32 @@ def _activations_batch(state, paths: list[Path]) -> list[np.ndarray | None]:
         except Exception:  # decoded once by the probe; a file changed since stays unchecked
             continue
     values: list[np.ndarray | None] = [None] * len(paths)
-    if pixels:
-        x = (torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float() / 255.0 - mean) / std
-        with torch.no_grad():
-            both = torch.stack([stages(x), stages(x.flip(3))], dim=1).half().numpy()
-        for position, value in zip(kept, both):
-            values[position] = value
+    for position, value in zip(kept, frozen_stage_outputs(state, pixels) if pixels else []):
+        values[position] = value
     return values
+
+
+def frozen_stage_outputs(state, pixels: list[np.ndarray]) -> np.ndarray:
+    """(n, 2, C, H, W) float16: the frozen stages on each (H, W, 3) uint8 image and its mirror.
+    `state` is what frozen_stages(params) builds."""
+    import torch
+
+    stages, x = state[1], normalized_pixels(state, pixels)
+    with torch.no_grad():
+        return torch.stack([stages(x), stages(x.flip(3))], dim=1).half().numpy()
+
+
+def normalized_pixels(state, pixels: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
+    """(n, 3, H, W) float32, normalised as the backbone was trained: the frozen stages' input."""
+    import torch
+
+    mean, std = state[2], state[3]
+    return (torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float() / 255.0 - mean) / std
+
+
+def frozen_stages(params: FinetuneParams):
+    """(pixel transform, frozen stages, mean, std) in this process: for decoded images that are no files."""
+    return _FrozenStagesSetup(params.model, params.frozen_blocks)()
 
 
 def stage_activations(rows: pd.DataFrame, root: Path, *, cache, params: FinetuneParams) -> dict[str, np.ndarray]:
