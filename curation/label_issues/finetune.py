@@ -101,12 +101,12 @@ def _activations_batch(state, paths: list[Path]) -> list[np.ndarray | None]:
         except Exception:  # decoded once by the probe; a file changed since stays unchecked
             continue
     values: list[np.ndarray | None] = [None] * len(paths)
-    for position, value in zip(kept, frozen_stage_outputs(state, pixels) if pixels else []):
+    for position, value in zip(kept, _frozen_stage_outputs(state, pixels) if pixels else []):
         values[position] = value
     return values
 
 
-def frozen_stage_outputs(state, pixels: list[np.ndarray]) -> np.ndarray:
+def _frozen_stage_outputs(state, pixels: list[np.ndarray]) -> np.ndarray:
     """(n, 2, C, H, W) float16: the frozen stages on each (H, W, 3) uint8 image and its mirror.
     `state` is what frozen_stages(params) builds."""
     import torch
