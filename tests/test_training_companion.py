@@ -140,3 +140,22 @@ def test_the_app_serves_the_ensemble_calibrated_on_the_ensembles_held_out_predic
     alone = replace(served, companion=None, calibration=fit_calibration(model_dir, CLASSES))
     assert alone.model_info()["companion"] is None and "ensemble" not in alone.calibration.source
     assert np.abs(alone.uncalibrated_probabilities(images) - model).max() < 1e-3
+
+
+def test_the_fiftyone_dataset_holds_the_ensembles_prediction_beside_the_models(with_companion):
+    import fiftyone as fo
+
+    from curation.review import build_review
+
+    scanned, run, cache = with_companion
+    predictions = pd.read_parquet(run.model_path.parent / "predictions.parquet").set_index("sample_id")
+    build_review(scanned, name="review-companion", cache=cache, embeddings=False)
+    dataset = fo.load_dataset("review-companion")
+    test = dataset.match_tags("test").exists("predictions")
+    assert len(test) == 12
+    for sample_id, ensemble, model in zip(test.values("curation_id"), test.values("ensemble_predictions"),
+                                          test.values("predictions")):
+        row = predictions.loc[sample_id]
+        assert ensemble.label == row["ensemble_predicted"] and model.label == row["predicted"]
+        assert ensemble.confidence == pytest.approx(max(row[f"ensemble_p_{c}"] for c in CLASSES))
+    assert len(dataset.match_tags("test").exists("ensemble_predictions")) == 12  # not the broken image

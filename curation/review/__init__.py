@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from curation.review.fields import integrity_fields, label_issue_fields, leak_fields, prediction_fields, slice_fields
+from curation.review.schema import REVIEW_FIELDS
 
-CLASSIFICATION_FIELDS = ("predictions", "fold_predictions")
+CLASSIFICATION_FIELDS = tuple(name for name, (_, inner, _) in REVIEW_FIELDS.items() if inner == "Classification")
 
 
 @dataclass

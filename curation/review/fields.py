@@ -36,16 +36,17 @@ def class_columns(frame: pd.DataFrame, prefix: str) -> list[str]:
     return [c for c in frame.columns if c.startswith(prefix)]
 
 
-def classification_records(frame: pd.DataFrame) -> pd.Series:
-    """Per sample: (predicted label, confidence, logits) from p_<class>/logit_<class> columns.
+def classification_records(frame: pd.DataFrame, prefix: str = "p_") -> pd.Series:
+    """Per sample: (predicted label, confidence, logits) from <prefix><class> and logit_<class> columns
+    (log-probabilities where there are no logits, as for the ensemble's ensemble_p_<class>).
 
     Rows without probabilities (an image that does not decode) get no prediction at all.
     """
-    probability_columns = class_columns(frame, "p_")
+    probability_columns = class_columns(frame, prefix)
     frame = frame[frame[probability_columns].notna().all(axis=1)]
-    classes = [c.removeprefix("p_") for c in probability_columns]
+    classes = [c.removeprefix(prefix) for c in probability_columns]
     logit_columns = [f"logit_{c}" for c in classes]
-    has_logits = all(c in frame.columns for c in logit_columns)
+    has_logits = prefix == "p_" and all(c in frame.columns for c in logit_columns)
     probabilities = frame[probability_columns].to_numpy(dtype="float64")
     logits = frame[logit_columns].to_numpy(dtype="float64") if has_logits else np.log(np.clip(probabilities, 1e-12, 1))
     best = probabilities.argmax(axis=1)
@@ -58,12 +59,15 @@ def _read_parquet(path: Path) -> pd.DataFrame | None:
 
 
 def prediction_fields(report_dir: Path) -> pd.DataFrame:
-    """`predictions` (final model, non-train splits) and `fold_predictions` + `consensus_hard` (train)."""
+    """`predictions` (final model, non-train splits), `ensemble_predictions` (the model with its companion,
+    when one was trained) and `fold_predictions` + `consensus_hard` (train)."""
     training = report_dir / "training"
     columns = {}
     predictions = _read_parquet(training / "predictions.parquet")
     if predictions is not None and len(predictions):
         columns["predictions"] = classification_records(predictions)
+        if class_columns(predictions, "ensemble_p_"):
+            columns["ensemble_predictions"] = classification_records(predictions, "ensemble_p_")
     oof = _read_parquet(training / "oof.parquet")
     if oof is not None and len(oof):
         columns["fold_predictions"] = classification_records(oof)

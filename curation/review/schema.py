@@ -10,6 +10,8 @@ REVIEW_FIELDS = {
     "integrity_codes": ("ListField", "StringField", "integrity finding codes"),
     "integrity_severity": ("StringField", None, "the worst integrity finding: error, warning or info"),
     "predictions": ("EmbeddedDocumentField", "Classification", "the trained model's prediction, with logits"),
+    "ensemble_predictions": ("EmbeddedDocumentField", "Classification",
+                             "the mean of the model's and its companion's probabilities (with --companion)"),
     "fold_predictions": ("EmbeddedDocumentField", "Classification", "out-of-fold prediction (train split)"),
     "consensus_hard": ("BooleanField", None, "wrong in most folds and by the final model"),
     "is_leak": ("BooleanField", None, "a copy of a sample in another split"),
