@@ -46,8 +46,9 @@ class TrainSettings:
     crop_min_scale: float = 0.5
     tta: int = 4
     # also a companion model on cached activations of lite2's frozen stages, evaluated as an ensemble with
-    # the model (training.companion): about 5 minutes, taken from the time budget before the fit; off until
-    # the ensemble of a model given fewer epochs is measured (bench/RESULTS.md, 2026-12-07)
+    # the model (training.companion): about 5 minutes, taken from the time budget before the fit. Off: under
+    # the 15-minute budget, cold, one of three seeds erred on 6.1 % and one run took 20.1 minutes, against a
+    # rule of 6 % and 20 minutes fixed before the runs (bench/RESULTS.md, 2026-12-07, tenth session)
     companion: bool = False
     seed: int = 42
     threads: int = 0
