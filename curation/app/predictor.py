@@ -114,17 +114,19 @@ class TrustedPredictor:
         with self._lock:
             return self._answer(photo)
 
-    def uncalibrated_probabilities(self, images: list) -> np.ndarray:
-        """(len(images), K): the model's, or the ensemble's (the mean of both models') with a companion."""
+    def log_probabilities(self, images: list) -> np.ndarray:
+        """(len(images), K), before calibration: the model's own, or with a companion the log of the
+        ensemble's (the mean of both models' probabilities)."""
         from training.companion import ensemble_probabilities
 
-        probs = np.exp(self.runner.log_probs(images))
+        log_probs = self.runner.log_probs(images)
         if self.companion is None:
-            return probs
-        return ensemble_probabilities(probs, self.companion.probabilities(images))
+            return log_probs
+        mean = ensemble_probabilities(np.exp(log_probs), self.companion.probabilities(images))
+        return np.log(np.clip(mean, 1e-12, 1.0))
 
     def _answer(self, photo: Photo) -> dict[str, Any]:
-        log_probs = np.log(np.clip(self.uncalibrated_probabilities([photo.image])[0], 1e-12, 1.0))
+        log_probs = self.log_probabilities([photo.image])[0]
         probs = self.calibration.probabilities(log_probs)
         in_set = self.calibration.prediction_set(probs)
         vector, lite0 = self.embedder(photo.image)
