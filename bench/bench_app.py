@@ -210,7 +210,7 @@ def main() -> int:
     options = {"evidence": args.evidence} if args.evidence else {}
     predictor = TrustedPredictor.load(args.data, reports_dir=args.reports_dir, cache_dir=args.cache_dir, **options)
     from curation.cache import ContentCache
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
 
     with ContentCache(args.cache_dir) as cache:
         table = scan_dataset(args.data, reports_dir=args.reports_dir, cache=cache).table

@@ -157,7 +157,7 @@ def run_config(features, activations, true, paths, classes, rate, kind, seed, c,
 
 def load_train(cache_dir: Path | None, models: str, finetune):
     from curation.cache import ContentCache
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from curation.embeddings import combined_vectors
     from curation.label_issues.finetune import activation_tensor
 

@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path)
     args = parser.parse_args()
     from curation.cache import ContentCache
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from curation.label_issues.audit import audit_label_issues
     from tests.shoes_data import SHOES_ROOT
 

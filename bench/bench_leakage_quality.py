@@ -28,7 +28,7 @@ import pandas as pd
 from leakage_common import OUT, SHOES, copy_dataset, imagededup_cnn, imagededup_pairs, numeric_sorted
 
 from curation.cache import ContentCache
-from curation.dataset_scan import scan_dataset
+from curation.scan import scan_dataset
 from curation.embeddings import compute_embeddings
 from curation.leakage import LeakageParams, audit_leakage
 from curation.leakage.perceptual import compute_hashes

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from curation.cache import ContentCache  # noqa: E402
 from curation.checks import get_check  # noqa: E402
-from curation.dataset_scan import scan_dataset  # noqa: E402
+from curation.scan import scan_dataset  # noqa: E402
 from curation.layout import list_folder_samples  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "shoes"

@@ -138,7 +138,7 @@ def datalab_top(outcomes: pd.DataFrame, probs: np.ndarray, vectors: np.ndarray):
 
 
 def run_one(planting: str, seed: int, work: Path, cache) -> list[dict]:
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from curation.slices import find_error_slices
     from curation.slices.discover import SliceParams
 
@@ -177,7 +177,7 @@ def run_one(planting: str, seed: int, work: Path, cache) -> list[dict]:
 
 def null_runs(work: Path, cache, count: int) -> list[dict]:
     """The real shoes set with its errors shuffled over the samples: any slice found is false."""
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from curation.slices import find_error_slices
 
     scanned = scan_dataset(str(SHOES), reports_dir=work / "reports", cache=cache)

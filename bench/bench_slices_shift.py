@@ -27,7 +27,7 @@ os.environ.setdefault("CURATION_PROGRESS", "0")
 
 def main() -> int:
     from curation.cache import ContentCache
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from curation.slices import find_error_slices
     from curation.slices.outcomes import OUTCOME_COLUMNS
     from curation.slices.report import write_slice_report

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from curation.cache import ContentCache  # noqa: E402
-from curation.dataset_scan import scan_dataset  # noqa: E402
+from curation.scan import scan_dataset  # noqa: E402
 from training.config import AugmentConfig, TrainConfig  # noqa: E402
 from training.pipeline import train_dataset  # noqa: E402
 

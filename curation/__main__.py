@@ -22,7 +22,7 @@ from curation.engine import ENGINES
 
 # command -> module whose main(argv) runs it (run is defined here)
 COMMANDS = {
-    "scan": "curation.scan",
+    "scan": "curation.scan.__main__",
     "audit": "curation.audit",
     "label_issues": "curation.label_issues.__main__",
     "slices": "curation.slices.__main__",

@@ -25,7 +25,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
 
 def scan_from_args(args: argparse.Namespace, cache, **options):
     """The sample table for the options `add_dataset_arguments` declared (a ScannedDataset)."""
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
 
     return scan_dataset(args.data, csv=args.csv, name=args.name, reports_dir=args.reports_dir,
                         cache=cache, workers=args.workers, **options)

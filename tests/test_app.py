@@ -156,7 +156,7 @@ def test_odd_but_readable_photos_are_read_as_training_read_them(served, shoes_ro
 
 def test_feedback_is_kept_beside_the_reports_once(served, shoes_root):
     from curation.cache import ContentCache
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
 
     server, data, base = served
     photo = (shoes_root / "test" / "adidas" / "33.jpg").read_bytes()

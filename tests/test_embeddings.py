@@ -2,7 +2,7 @@ import shutil
 
 import numpy as np
 
-from curation.dataset_scan import scan_dataset
+from curation.scan import scan_dataset
 from curation.embeddings import compute_embeddings
 
 

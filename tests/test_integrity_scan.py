@@ -9,7 +9,7 @@ import pytest
 from curation.checks import CHECKS, get_check
 from curation.checks.base import FINDING_COLUMNS
 from curation.checks.integrity import IntegrityParams
-from curation.dataset_scan import scan_dataset
+from curation.scan import scan_dataset
 from tests.odd_images import write_odd_dataset
 
 

@@ -45,7 +45,7 @@ def _make_copy(shoes_root: Path, target: Path) -> Path:
 
 def _audit(root: Path, name: str, reports: Path, cache) -> Audited:
     from curation.checks.label_issues import check_result
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from curation.label_issues.audit import audit_label_issues
     from curation.label_issues.report import write_label_issue_report
 

@@ -44,7 +44,7 @@ def _plant_copy(root, source: str, wrong: str) -> str:
 def planted(tmp_path_factory, shoes_root):
     from curation.cache import ContentCache
     from curation.checks.label_issues import check_result
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from curation.label_issues.audit import LabelIssueParams, audit_label_issues
     from curation.label_issues.finetune import FinetuneParams
     from curation.label_issues.report import write_label_issue_report

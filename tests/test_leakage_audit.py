@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from curation.cache import ContentCache
-from curation.dataset_scan import scan_dataset
+from curation.scan import scan_dataset
 from curation.leakage import LeakageParams, audit_leakage, leak_free_ids, write_leakage_report
 from curation.leakage.planting import plant_copy
 from tests.shoes_data import copy_subset

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from curation.cache import ContentCache
-from curation.dataset_scan import scan_dataset
+from curation.scan import scan_dataset
 from curation.leakage import LeakageParams, audit_leakage
 from curation.leakage.faded import find_faded_pairs
 from curation.leakage.planting import plant_copy

@@ -8,7 +8,7 @@ from PIL import Image
 
 from curation.checks import get_check
 from curation.checks.base import CheckContext
-from curation.dataset_scan import scan_dataset
+from curation.scan import scan_dataset
 from curation.leakage.fuse import copy_groups
 from curation.leakage.perceptual import compute_hashes, hash_candidate_pairs, hash_distances
 from curation.leakage.planting import plant_copy

@@ -79,7 +79,7 @@ def subset(tmp_path_factory, shoes_root) -> Path:
 def _findings(root: Path, cache_dir: Path, reports: Path):
     """The scan's table, the audit's pairs and the label issues' ranking, on the active engine."""
     from curation.cache import ContentCache
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from curation.label_issues.audit import LabelIssueParams, audit_label_issues
     from curation.leakage import audit_leakage
 
@@ -134,7 +134,7 @@ def _map_workers_of_the_worker_node():
 
 def test_a_worker_killed_mid_embedding_loses_no_row(ray_cluster, shoes_root, tmp_path):
     from curation.cache import ContentCache
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from curation.embeddings import EMBEDDING_KIND, compute_embeddings
     from curation.engine import use_engine
     from curation.engine.ray_engine import RayEngine
@@ -170,7 +170,7 @@ def test_a_worker_killed_mid_embedding_loses_no_row(ray_cluster, shoes_root, tmp
 
 def test_a_bad_image_on_a_worker_is_a_report_row(ray_cluster, tmp_path):
     from curation.cache import ContentCache
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from curation.engine import use_engine
     from curation.engine.ray_engine import RayEngine
     from tests.odd_images import write_odd_dataset

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from curation.checks import get_check
-from curation.dataset_scan import scan_dataset
-from curation.integrity_report import write_integrity_report
+from curation.scan import scan_dataset
+from curation.scan.report import write_integrity_report
 from curation.localhost import free_port
 from curation.review import build_review
 from curation.review.views import saved_view_definitions

@@ -3,7 +3,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from curation.dataset_scan import scan_dataset
+from curation.scan import scan_dataset
 from curation.errors import CurationError
 from curation.layout import list_csv_samples, list_folder_samples
 from curation.sample_table import SAMPLE_COLUMNS, read_sample_table, sample_id_for

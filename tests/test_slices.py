@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from curation.cache import ContentCache
-from curation.dataset_scan import scan_dataset
+from curation.scan import scan_dataset
 from tests.shoes_data import copy_subset
 
 CLASSES = ["adidas", "converse", "nike"]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from curation.cache import ContentCache
-from curation.dataset_scan import scan_dataset
+from curation.scan import scan_dataset
 from tests.shoes_data import copy_subset
 from tests.test_training_train import CLASSES, tiny_config
 

@@ -7,7 +7,7 @@ import io
 import pandas as pd
 from PIL import Image
 
-from curation.dataset_scan import scan_dataset
+from curation.scan import scan_dataset
 from training.config import AugmentConfig, TrainConfig
 from training.data import RESIZED_KIND, resized_images, split_usable, training_data_hash
 

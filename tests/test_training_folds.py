@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from curation.dataset_scan import scan_dataset
+from curation.scan import scan_dataset
 from curation.errors import CurationError
 from training.config import AugmentConfig, TrainConfig
 from training.data import split_usable

@@ -25,7 +25,7 @@ def test_a_slower_epoch_gets_fewer_epochs_and_a_fast_one_the_recipes():
 def test_measuring_a_step_leaves_weights_statistics_and_gradients_as_they_were(tmp_path, small_shoes, cache):
     import torch
 
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from training.config import TrainConfig
     from training.data import make_dataloaders, resized_images
     from training.learner import build_learner, resolve_backbone
@@ -47,7 +47,7 @@ def test_measuring_a_step_leaves_weights_statistics_and_gradients_as_they_were(t
 
 
 def test_a_budgeted_run_records_its_schedule_and_trains_what_it_chose(tmp_path, small_shoes, cache):
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from training.config import TrainConfig
     from training.pipeline import train_dataset
 

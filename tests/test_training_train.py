@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from curation.cache import ContentCache
-from curation.dataset_scan import scan_dataset
+from curation.scan import scan_dataset
 from curation.image_io import load_rgb
 from tests.shoes_data import copy_subset
 from training.config import AugmentConfig, TrainConfig

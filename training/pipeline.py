@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from curation.cache import ContentCache
-from curation.dataset_scan import ScannedDataset
+from curation.scan import ScannedDataset
 from curation.errors import CurationError
 from training.companion import COMPANION_FILE, save_companion, train_companion
 from training.config import TrainConfig

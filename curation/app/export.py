@@ -58,7 +58,7 @@ def _copy_cache(table, cache_dir: Path | None, target: Path) -> None:
 
 def export_app(data: str, target: Path, *, reports_dir: Path, model_dir: Path | None, cache_dir: Path | None) -> Path:
     from curation.cache import ContentCache
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
 
     target = Path(target).resolve()
     if target.exists() and any(target.iterdir()):

@@ -72,7 +72,7 @@ class TrustedPredictor:
              evidence: str = EVIDENCE_EMBEDDINGS, companion: bool = True) -> "TrustedPredictor":
         """companion False serves the model alone even where a companion was trained beside it."""
         from curation.cache import ContentCache
-        from curation.dataset_scan import scan_dataset
+        from curation.scan import scan_dataset
         from training.companion import load_companion
         from training.export import load_trained
 

@@ -31,7 +31,7 @@ class RunResult:
 
 def run_pipeline(config: RunConfig) -> RunResult:
     from curation.cache import ContentCache
-    from curation.dataset_scan import scan_dataset
+    from curation.scan import scan_dataset
     from curation.pipeline.report import write_run_report
     from curation.pipeline.stages import STAGE_LIST, RunContext
 

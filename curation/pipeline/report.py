@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from curation.html_pages import escape, page, table_html, thumbnail_data_uri
-from curation.integrity_report import split_class_counts
+from curation.scan.report import split_class_counts
 from curation.report_files import write_json, write_text_atomic
 
 SECTIONS = ("overview", "integrity", "leakage", "model", "label-issues", "slices", "fiftyone", "configuration")

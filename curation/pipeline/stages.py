@@ -49,7 +49,7 @@ class Stage:
 def _scan(ctx: RunContext) -> dict[str, Any]:
     from curation.checks import get_check
     from curation.checks.base import CheckContext
-    from curation.integrity_report import write_integrity_report
+    from curation.scan.report import write_integrity_report
 
     scanned = ctx.scanned
     context = CheckContext(scanned.dataset.root, scanned.name, scanned.dataset.descriptor, ctx.cache)

@@ -8,7 +8,7 @@ from typing import TextIO
 import pandas as pd
 
 from curation.checks.base import SEVERITIES, CheckResult
-from curation.dataset_scan import ScannedDataset
+from curation.scan import ScannedDataset
 from curation.html_pages import escape, page, table_html, thumbnail_data_uri
 from curation.report_files import format_table, write_check_result, write_text_atomic
 

@@ -18,7 +18,7 @@ from curation.checks.base import CheckContext
 from curation.checks.integrity import IntegrityParams
 from curation.engine import add_engine_argument, use_engine
 from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
-from curation.integrity_report import print_scan_summary, write_integrity_report
+from curation.scan.report import print_scan_summary, write_integrity_report
 
 FAIL_LEVELS = {"never": (), "error": ("error",), "warning": ("error", "warning")}
 
