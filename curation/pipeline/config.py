@@ -33,8 +33,9 @@ class TrainSettings:
     lr_mult: float = 10.0
     valid_split: str = "auto"
     # Minutes for the fit (training.time_budget): the unfrozen epochs are cut to what fits on this CPU,
-    # so that the cold run stays within 20 minutes on a 2-core host without AVX-512 (about 80 s an
-    # epoch there, against 37-55 s with it); 0: always the 14.
+    # so that the cold run stays within 20 minutes on a 2-core host without AVX-512 (an AVX2-only EPYC:
+    # 51-63 s an epoch, all 14 kept, 18.3 min cold; 37-55 s with AVX-512; about 80 s on slower hosts,
+    # where it keeps fewer); 0: always the 14.
     time_budget: float = 15.0
     folds: int = 0  # K fold models for out-of-fold probabilities (0: labels use the fast path)
     # Augmentations for photos from elsewhere (training.backdrop, training.degrade): the share of studio
