@@ -108,7 +108,7 @@ def test_the_run_passes_its_augmentations_to_training_and_refuses_a_bad_one(tmp_
     augment = train_config(resolve_config(config_file, {}, {"crop_min_scale": 0.6}).train).augment
     assert (augment.backdrop, augment.degrade, augment.crop_min_scale) == (0.2, 0.1, 0.6)
     default = train_config(resolve_config(None, {}, {}).train).augment  # the shift proxy's pick
-    assert (default.backdrop, default.degrade, default.crop_min_scale) == (0.4, 0.3, 0.5)
+    assert (default.backdrop, default.degrade, default.crop_min_scale) == (0.4, 0.6, 0.5)
     with pytest.raises(CurationError, match="backdrop must be in"):
         resolve_config(None, {}, {"backdrop": 1.5})  # refused before any stage runs
 
