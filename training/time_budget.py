@@ -4,7 +4,8 @@ The same recipe takes 37 s an epoch on one 2-core host and 80 s on another (AVX-
 only), so a fixed epoch count breaks any time promise. With a budget, training runs its frozen
 epoch as usual, timing it, then measures what one step costs with the whole network trainable
 against one with the body frozen (a few real batches, forward and backward, no optimiser step; the
-weights and batch-norm statistics are put back), and so estimates an unfrozen epoch. The unfrozen
+weights and batch-norm statistics are put back), and so estimates an unfrozen epoch (plus a tenth for
+the optimiser's step, which the probe leaves out: training.learner). The unfrozen
 one-cycle schedule then gets as many epochs as fit in what is left, never more than the recipe's.
 The decision and its figures go into model.json ("schedule").
 """
