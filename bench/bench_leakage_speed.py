@@ -1,6 +1,6 @@
 """Speed of the whole leakage audit on the shoes set against imagededup's pipeline, same run.
 
-Ours: `python -m curation.audit` in-process (scan, hashes with mirrors, lite0 embeddings, FAISS
+Ours: `python -m curation.leakage` in-process (scan, hashes with mirrors, lite0 embeddings, FAISS
 search, keypoint verification, fusion, every report file) with a cold cache, then again warm.
 imagededup: PHash encode + find_duplicates, and CNN(CustomModel(lite0)) encode + find_duplicates
 (the same backbone and weights, its own loader and dense cosine matrix), on the same folder.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from leakage_common import OUT, SHOES, imagededup_cnn
 
-from curation.audit import main as audit_main
+from curation.leakage.__main__ import main as audit_main
 
 
 def count_images(root: Path) -> int:

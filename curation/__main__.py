@@ -23,7 +23,7 @@ from curation.engine import ENGINES
 # command -> module whose main(argv) runs it (run is defined here)
 COMMANDS = {
     "scan": "curation.scan.__main__",
-    "audit": "curation.audit",
+    "audit": "curation.leakage.__main__",
     "label_issues": "curation.label_issues.__main__",
     "slices": "curation.slices.__main__",
     "scrape": "curation.scrape.__main__",

@@ -14,6 +14,19 @@ from curation.errors import CurationError
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
+def command_parser(prog: str, doc: str | None, *, dataset: bool = True, engine: bool = False) -> argparse.ArgumentParser:
+    """A tool's parser: its module docstring as help text, the DATA arguments and, where its per-image
+    work can run on Ray, --engine."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if dataset:
+        add_dataset_arguments(parser)
+    if engine:
+        from curation.engine import add_engine_argument
+
+        add_engine_argument(parser)
+    return parser
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="a dataset folder (<split>/<class>/<image>) or a known dataset name, e.g. shoes")
     parser.add_argument("--csv", type=Path, help="a CSV with path,split,label columns instead of the folder layout")

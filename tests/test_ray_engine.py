@@ -220,12 +220,12 @@ def test_a_cluster_that_cannot_be_reached_exits_2_with_a_message(small_shoes, tm
 
 
 def test_the_audit_command_on_the_cluster_gates_and_writes_what_the_local_one_does(ray_cluster, subset, tmp_path):
-    """`python -m curation.audit DATA --engine ray` with RAY_ADDRESS set: a separate driver process
+    """`python -m curation.leakage DATA --engine ray` with RAY_ADDRESS set: a separate driver process
     joins the cluster, exits 1 on the planted cross-split copy, and writes the local run's pairs."""
     def audit(engine: str) -> pd.DataFrame:
         out = tmp_path / engine
         env = {**os.environ, "RAY_ADDRESS": ray_cluster}
-        done = subprocess.run([sys.executable, "-m", "curation.audit", str(subset), "--engine", engine,
+        done = subprocess.run([sys.executable, "-m", "curation.leakage", str(subset), "--engine", engine,
                                "--fail-on-leak", "--reports-dir", str(out), "--cache-dir", str(out / "cache")],
                               env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 1, done.stderr[-2000:]

@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from curation.cli import EXIT_OK, run_cli
+from curation.cli import EXIT_OK, command_parser, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     from curation.app.inputs import MAX_UPLOAD_BYTES
     from curation.app.predictor import EVIDENCE_EMBEDDINGS
 
-    parser = argparse.ArgumentParser(prog="python -m curation.app", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser("python -m curation.app", __doc__, dataset=False)
     parser.add_argument("data", nargs="?", default="shoes", help="a dataset folder or known name (default shoes)")
     parser.add_argument("--model-dir", type=Path, help="model.pkl and model.json (default reports/<dataset>/training)")
     parser.add_argument("--reports-dir", type=Path, default=Path("reports"))

@@ -18,9 +18,9 @@ import argparse
 import sys
 
 from curation.cache import ContentCache
-from curation.engine import add_engine_argument, use_engine
+from curation.engine import use_engine
 from curation.checks.label_issues import check_result
-from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
+from curation.cli import EXIT_FINDINGS, EXIT_OK, command_parser, run_cli, scan_from_args
 from curation.errors import CurationError
 from curation.label_issues.audit import SOURCES, LabelIssueParams, audit_label_issues
 from curation.label_issues.detect import FILTER_BY, RANK_BY
@@ -29,10 +29,7 @@ from curation.report_files import format_table
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m curation.label_issues", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataset_arguments(parser)
-    add_engine_argument(parser)
+    parser = command_parser("python -m curation.label_issues", __doc__, engine=True)
     defaults = LabelIssueParams()
     parser.add_argument("--probabilities", choices=SOURCES, default=defaults.source,
                         help="where the out-of-sample probabilities come from: cv_logreg (default, the fast path: "

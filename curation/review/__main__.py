@@ -13,13 +13,11 @@ import argparse
 import sys
 
 from curation.cache import ContentCache
-from curation.cli import EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
+from curation.cli import EXIT_OK, command_parser, run_cli, scan_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m curation.review", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataset_arguments(parser)
+    parser = command_parser("python -m curation.review", __doc__)
     parser.add_argument("--dataset-name", help="the FiftyOne dataset's name (default: the data set's name)")
     parser.add_argument("--no-embeddings", action="store_true",
                         help="skip uniqueness, the similarity index and the UMAP plot")

@@ -16,18 +16,15 @@ from curation.cache import ContentCache
 from curation.checks import get_check
 from curation.checks.base import CheckContext
 from curation.checks.integrity import IntegrityParams
-from curation.engine import add_engine_argument, use_engine
-from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
+from curation.engine import use_engine
+from curation.cli import EXIT_FINDINGS, EXIT_OK, command_parser, run_cli, scan_from_args
 from curation.scan.report import print_scan_summary, write_integrity_report
 
 FAIL_LEVELS = {"never": (), "error": ("error",), "warning": ("error", "warning")}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m curation.scan", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataset_arguments(parser)
-    add_engine_argument(parser)
+    parser = command_parser("python -m curation.scan", __doc__, engine=True)
     defaults = IntegrityParams()
     parser.add_argument("--min-side", type=int, default=defaults.min_side, help="smallest acceptable side in pixels")
     parser.add_argument("--max-aspect-ratio", type=float, default=defaults.max_aspect_ratio)

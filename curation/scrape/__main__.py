@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-from curation.cli import EXIT_FINDINGS, EXIT_OK, add_dataset_arguments, run_cli
+from curation.cli import EXIT_FINDINGS, EXIT_OK, command_parser, run_cli
 from curation.scrape.config import ENGINES, DedupRules, FetchLimits, ImageRules, ScrapeConfig, read_queries_file
 
 
@@ -50,9 +50,7 @@ def _engine_url(text: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m curation.scrape", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataset_arguments(parser)
+    parser = command_parser("python -m curation.scrape", __doc__)
     image, limits, dedup = ImageRules(), FetchLimits(), DedupRules()
     what = parser.add_argument_group("what to fetch")
     what.add_argument("--classes", help="comma-separated classes (default: the dataset's)")

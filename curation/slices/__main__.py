@@ -21,16 +21,13 @@ import sys
 from pathlib import Path
 
 from curation.cache import ContentCache
-from curation.cli import EXIT_OK, add_dataset_arguments, run_cli, scan_from_args
-from curation.engine import add_engine_argument, use_engine
+from curation.cli import EXIT_OK, command_parser, run_cli, scan_from_args
+from curation.engine import use_engine
 from curation.slices.discover import SliceParams
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m curation.slices", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataset_arguments(parser)
-    add_engine_argument(parser)
+    parser = command_parser("python -m curation.slices", __doc__, engine=True)
     defaults = SliceParams()
     parser.add_argument("--model-dir", type=Path,
                         help="the training's output folder (default reports/<dataset>/training)")
