@@ -58,3 +58,53 @@ def test_fold_models_tell_the_brands_apart_out_of_fold_and_weights_mute_a_label(
     muted = np.where(labels == 0, 0.0, 1.0)
     muted_probs = finetuned_oof(activations, labels, len(classes), weights=muted, n_folds=3, params=params)
     assert muted_probs[:, 0].mean() < 0.5 * probs[:, 0].mean()
+
+
+def test_a_second_round_of_fold_models_is_trained_on_other_folds_and_averaged_with_the_first(
+        tmp_path, shoes_root, cache):
+    from dataclasses import replace
+
+    from curation.label_issues.finetune import (
+        ROUND_SEED_STEP, FinetuneParams, activation_tensor, finetuned_oof, mixed_probabilities, next_round_weights,
+        probability_parts,
+    )
+
+    root = copy_subset(shoes_root, tmp_path / "data", {"train": 16})
+    table = _table(root, cache)
+    classes = sorted(table["label"].unique())
+    labels = table["label"].map({c: k for k, c in enumerate(classes)}).to_numpy()
+    flipped = np.zeros(len(labels), bool)
+    flipped[[0, 20, 40]] = True  # one image of each class moved to the next class
+    noisy = np.where(flipped, (labels + 1) % len(classes), labels)
+    one_round = FinetuneParams(epochs=4, min_steps=40, frozen_blocks=6, rounds=1)  # the last stage only: fast
+    activations = activation_tensor(table, root, cache=cache, params=one_round)
+    # features that tell nothing apart: the fast path cannot explain the labels, so the fold models are used
+    features = np.random.default_rng(0).normal(size=(len(labels), 16))
+    fit = dict(n_folds=3, seed=0)
+    fast, first = probability_parts(features, activations, noisy, len(classes), params=one_round, **fit)
+    mixed, used = mixed_probabilities(fast, first, noisy)
+    assert used == "finetune"
+    weights = next_round_weights(mixed, noisy)
+    second = finetuned_oof(activations, noisy, len(classes), weights=weights, params=one_round,
+                           **{**fit, "seed": ROUND_SEED_STEP})
+    assert np.abs(second - first).max() > 0.05  # other folds, other weights: another model
+    _, both = probability_parts(features, activations, noisy, len(classes), params=replace(one_round, rounds=2), **fit)
+    assert np.allclose(both, (first + second) / 2, atol=1e-5)
+
+
+def test_the_next_round_weighs_a_label_the_mixture_doubts_down():
+    """What a round passes on: labels that the mixture's noise channel finds likely wrong count less (a
+    suspected flip teaches the next round of fold models less); the rest count fully."""
+    from curation.label_issues.finetune import next_round_weights
+
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 3, 300)
+    probs = np.full((300, 3), 0.01)
+    probs[np.arange(300), true] = 0.98  # a model that is right, and sure
+    probs[:30] = 0.2
+    probs[np.arange(30), true[:30]] = 0.6  # and some images it finds hard
+    given = true.copy()
+    given[30:60] = (true[30:60] + 1) % 3  # 10 % of the labels flipped, on images the model is sure of
+    weights = next_round_weights(probs, given)
+    assert weights[30:60].max() < 0.2 and weights[60:].min() > 0.9
+    assert weights[:30].min() > 0.9  # a hard image with its right label is not doubted

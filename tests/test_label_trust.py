@@ -59,7 +59,8 @@ def planted(tmp_path_factory, shoes_root):
         scanned = scan_dataset(root, name="two_brands", reports_dir=base / "reports", cache=cache)
         # the fold models on cached activations, end to end through the audit; fewer steps and only the
         # last stage trained keep it fast on a small subset (the default depth is measured in bench/)
-        params = LabelIssueParams(source="finetune", finetune=FinetuneParams(epochs=4, min_steps=40, frozen_blocks=6))
+        params = LabelIssueParams(source="finetune", finetune=FinetuneParams(epochs=4, min_steps=40, frozen_blocks=6,
+                                                                             rounds=2))
         audit = audit_label_issues(scanned.table, root, cache=cache, report_dir=scanned.report_dir, params=params)
     out = write_label_issue_report(audit, check_result(scanned.table, audit), root=root,
                                    out_dir=scanned.report_dir / "label_issues", dataset="two_brands")
@@ -95,6 +96,10 @@ def test_copies_never_judge_each_other(planted):
     assert set(scores) == {"0.00", "0.25", "0.50", "0.75", "1.00"}  # the fold models' share in the mixture
     assert f"{chosen['fold_model_weight']:.2f}" == max(scores, key=scores.get)
     assert chosen["used"] == ("cv_logreg" if chosen["fold_model_weight"] == 0 else "finetune")
+    # the fold models were used, so their second round ran, on other folds, and the report says so
+    assert chosen["used"] == "finetune" and chosen["fold_model_rounds"] == 2
+    assert "the mean of 2 rounds of fold models" in audit.summary["splits"]["train"]["probabilities"]
+    assert "the mean of 2 rounds" in (planted["out"] / "index.html").read_text()
 
 
 def test_images_of_no_class_are_their_own_kind_and_no_shoe_is(planted):

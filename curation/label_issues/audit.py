@@ -30,7 +30,7 @@ from curation.label_issues.detect import datalab_issues, find_label_issues_ranke
 from curation.label_issues.estimate import NoiseChannel, fit_noise_channels
 from curation.label_issues.evidence import nearest_references
 from curation.label_issues.finetune import (
-    FinetuneParams, activation_tensor, best_mixture, finetuned_probabilities, split_probabilities,
+    ROUND_SEED_STEP, FinetuneParams, activation_tensor, best_mixture, finetuned_probabilities, split_probabilities,
 )
 from curation.label_issues.foreign import MAX_DEVIATIONS, class_affinity
 from curation.label_issues.injection import injection_check
@@ -154,9 +154,22 @@ def _probabilities(table, root, cache, vectors, groups, params: LabelIssueParams
     oos = probabilities(weights) if params.reweigh else fast
     if params.source != "finetune":
         return oos, {"used": "cv_logreg"}
-    fine = finetuned_probabilities(table, root, cache=cache, groups=groups, weights=weights, n_folds=params.n_folds,
-                                   seed=params.seed, train_split=params.train_split, params=params.finetune)
-    return _best_mixture(fine, oos)
+    def fold_models(weights: np.ndarray | None, seed: int) -> OutOfSample:
+        return finetuned_probabilities(table, root, cache=cache, groups=groups, weights=weights, n_folds=params.n_folds,
+                                       seed=seed, train_split=params.train_split, params=params.finetune)
+
+    fine = fold_models(weights, params.seed)
+    mixed, choice = _best_mixture(fine, oos)
+    for done in range(1, params.finetune.rounds):  # each round weighs the labels by the rounds before
+        if choice["used"] != "finetune":
+            break
+        again = fold_models(_label_weights(table, _estimate(mixed, params)), params.seed + done * ROUND_SEED_STEP)
+        fine = averaged(fine, again, done / (done + 1), how=f"the mean of {done + 1} rounds of fold models")
+        mixed, choice = _best_mixture(fine, oos)
+        choice["fold_model_rounds"] = done + 1
+    if choice["used"] == "finetune":
+        choice.setdefault("fold_model_rounds", 1)
+    return mixed, choice
 
 
 def _best_mixture(fine: OutOfSample, fast: OutOfSample) -> tuple[OutOfSample, dict[str, Any]]:

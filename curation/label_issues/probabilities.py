@@ -202,10 +202,12 @@ def _other_split_probs(x, y, groups, weights, train, n_classes, *, n_folds, c, s
     return probs, f"{folds}-fold CV within {split}, each fold's model also fitted on all of {train_name}"
 
 
-def averaged(first: OutOfSample, second: OutOfSample, weight: float = 0.5) -> OutOfSample:
+def averaged(first: OutOfSample, second: OutOfSample, weight: float = 0.5, *, how: str | None = None) -> OutOfSample:
     """weight * first + (1 - weight) * second, per split, for the samples both checked (in first's
-    order); a split only one checked keeps that one's. `how` says both."""
-    result = OutOfSample(first.classes, {}, f"{first.source}+{second.source}", {**second.skipped, **first.skipped})
+    order); a split only one checked keeps that one's. Each split's `how` says both, or `how` and second's (for
+    rounds of one procedure)."""
+    source = first.source if first.source == second.source else f"{first.source}+{second.source}"
+    result = OutOfSample(first.classes, {}, source, {**second.skipped, **first.skipped})
     for split in sorted(set(first.splits) | set(second.splits)):
         a, b = first.splits.get(split), second.splits.get(split)
         if a is None or b is None:
@@ -217,7 +219,8 @@ def averaged(first: OutOfSample, second: OutOfSample, weight: float = 0.5) -> Ou
         other = [where[a.sample_ids[i]] for i in keep]
         result.splits[split] = SplitProbabilities(
             split, [a.sample_ids[i] for i in keep], a.labels[keep],
-            weight * a.pred_probs[keep] + (1 - weight) * b.pred_probs[other], _mixture_how(a.how, b.how, weight))
+            weight * a.pred_probs[keep] + (1 - weight) * b.pred_probs[other],
+            f"{how}: {b.how}" if how else _mixture_how(a.how, b.how, weight))
         result.skipped.pop(split, None)
     return result
 

@@ -104,8 +104,11 @@ def _choice_html(choice: dict) -> str:
     used = ("the fast path alone" if weight == 0 else "the fold models alone" if weight == 1
             else f"the fold models at weight {weight:.2f} with the fast path")
     others = ", ".join(f"{float(share):.2f}: {score:.3f}" for share, score in scores.items())
+    rounds = int(choice.get("fold_model_rounds", 1))
+    averaged = (f" The fold models are the mean of {rounds} rounds, each on other folds and with every label "
+                f"weighed by 1 - the estimate of the rounds before." if rounds > 1 else "")
     return (f" Used {used}: of the mixtures tried, it explains the given labels best (mean log-likelihood per "
-            f"label {scores[f'{weight:.2f}']:.3f}; by the fold models' weight, {others}).")
+            f"label {scores[f'{weight:.2f}']:.3f}; by the fold models' weight, {others}).{averaged}")
 
 
 def _split_rows(audit: LabelAudit) -> list[dict]:
