@@ -192,8 +192,10 @@ def main() -> None:
     parser.add_argument("--out", default="label_noise", help="name of the CSV under bench/out")
     parser.add_argument("--frozen-blocks", type=int, default=FinetuneParams().frozen_blocks,
                         help="fold models: backbone blocks run once per image (the rest trained per fold)")
+    parser.add_argument("--fold-model-rounds", type=int, default=FinetuneParams().rounds,
+                        help="fold models: rounds on other folds, each weighed by the rounds before, averaged")
     args = parser.parse_args()
-    finetune = FinetuneParams(frozen_blocks=args.frozen_blocks)
+    finetune = FinetuneParams(frozen_blocks=args.frozen_blocks, rounds=args.fold_model_rounds)
     import torch
 
     torch.set_num_threads(2)  # the fold models train as the audit trains them
