@@ -188,11 +188,9 @@ def _fmt(value) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from curation.cli import add_dataset_arguments
+    from curation.cli import command_parser
 
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataset_arguments(parser)
+    parser = command_parser("python -m training.evaluate", __doc__)
     parser.add_argument("--model-dir", type=Path, help="folder with model.pkl and model.json (default: reports/<dataset>/training)")
     parser.add_argument("--tta", type=int, default=4, help="augmented passes for the TTA error (0: no TTA)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores; 1 is steadier on a busy machine)")

@@ -147,11 +147,9 @@ def write_robustness_report(result: Robustness, metadata: dict, split: str, seed
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from curation.cli import add_dataset_arguments
+    from curation.cli import command_parser
 
-    parser = argparse.ArgumentParser(prog="python -m training.robustness", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataset_arguments(parser)
+    parser = command_parser("python -m training.robustness", __doc__)
     parser.add_argument("--model-dir", type=Path, help="folder with model.pkl and model.json (default: reports/<dataset>/training)")
     parser.add_argument("--split", default="test", help="the evaluation split to shift (default test)")
     parser.add_argument("--shifts", default=",".join(SHIFTS), help=f"comma-separated, from {', '.join(SHIFTS)}")

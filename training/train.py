@@ -19,14 +19,12 @@ import sys
 from pathlib import Path
 
 from curation.cache import ContentCache
-from curation.cli import add_dataset_arguments, run_cli
+from curation.cli import command_parser, run_cli
 from training.config import DEFAULT_ARCH, NORM_STATISTICS, RESIZE_METHODS, AugmentConfig, TrainConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataset_arguments(parser)
+    parser = command_parser("python -m training.train", __doc__)
     d, a = TrainConfig(), AugmentConfig()
     parser.add_argument("--arch", default=DEFAULT_ARCH, help=f"any timm architecture name (default {DEFAULT_ARCH})")
     parser.add_argument("--weights", type=Path, help="a weights file (state dict) for --arch")
