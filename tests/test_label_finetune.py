@@ -69,18 +69,18 @@ def test_a_second_round_of_fold_models_is_trained_on_other_folds_and_averaged_wi
         probability_parts,
     )
 
-    root = copy_subset(shoes_root, tmp_path / "data", {"train": 16})
+    root = copy_subset(shoes_root, tmp_path / "data", {"train": 8})
     table = _table(root, cache)
     classes = sorted(table["label"].unique())
     labels = table["label"].map({c: k for k, c in enumerate(classes)}).to_numpy()
     flipped = np.zeros(len(labels), bool)
-    flipped[[0, 20, 40]] = True  # one image of each class moved to the next class
+    flipped[[0, 10, 20]] = True  # one image of each class moved to the next class
     noisy = np.where(flipped, (labels + 1) % len(classes), labels)
-    one_round = FinetuneParams(epochs=4, min_steps=40, frozen_blocks=6, rounds=1)  # the last stage only: fast
+    one_round = FinetuneParams(epochs=2, min_steps=20, frozen_blocks=6, rounds=1)  # the last stage only: fast
     activations = activation_tensor(table, root, cache=cache, params=one_round)
     # features that tell nothing apart: the fast path cannot explain the labels, so the fold models are used
     features = np.random.default_rng(0).normal(size=(len(labels), 16))
-    fit = dict(n_folds=3, seed=0)
+    fit = dict(n_folds=2, seed=0)
     fast, first = probability_parts(features, activations, noisy, len(classes), params=one_round, **fit)
     mixed, used = mixed_probabilities(fast, first, noisy)
     assert used == "finetune"

@@ -59,8 +59,9 @@ def planted(tmp_path_factory, shoes_root):
         scanned = scan_dataset(root, name="two_brands", reports_dir=base / "reports", cache=cache)
         # the fold models on cached activations, end to end through the audit; fewer steps and only the
         # last stage trained keep it fast on a small subset (the default depth is measured in bench/)
-        params = LabelIssueParams(source="finetune", finetune=FinetuneParams(epochs=4, min_steps=40, frozen_blocks=6,
-                                                                             rounds=2))
+        # and two rounds of them (the second on other folds), on 3 folds to keep it short
+        params = LabelIssueParams(source="finetune", n_folds=3,
+                                  finetune=FinetuneParams(epochs=4, min_steps=40, frozen_blocks=6, rounds=2))
         audit = audit_label_issues(scanned.table, root, cache=cache, report_dir=scanned.report_dir, params=params)
     out = write_label_issue_report(audit, check_result(scanned.table, audit), root=root,
                                    out_dir=scanned.report_dir / "label_issues", dataset="two_brands")
