@@ -65,9 +65,9 @@ def test_a_second_round_of_fold_models_is_trained_on_other_folds_and_averaged_wi
     from dataclasses import replace
 
     from curation.label_issues.finetune import (
-        ROUND_SEED_STEP, FinetuneParams, activation_tensor, finetuned_oof, mixed_probabilities, next_round_weights,
-        probability_parts,
+        ROUND_SEED_STEP, FinetuneParams, activation_tensor, finetuned_oof, mixed_probabilities, probability_parts,
     )
+    from curation.label_issues.probabilities import label_weights
 
     root = copy_subset(shoes_root, tmp_path / "data", {"train": 8})
     table = _table(root, cache)
@@ -84,7 +84,7 @@ def test_a_second_round_of_fold_models_is_trained_on_other_folds_and_averaged_wi
     fast, first = probability_parts(features, activations, noisy, len(classes), params=one_round, **fit)
     mixed, used = mixed_probabilities(fast, first, noisy)
     assert used == "finetune"
-    weights = next_round_weights(mixed, noisy)
+    weights = label_weights(mixed, noisy)
     second = finetuned_oof(activations, noisy, len(classes), weights=weights, params=one_round,
                            **{**fit, "seed": ROUND_SEED_STEP})
     assert np.abs(second - first).max() > 0.05  # other folds, other weights: another model
@@ -95,7 +95,7 @@ def test_a_second_round_of_fold_models_is_trained_on_other_folds_and_averaged_wi
 def test_the_next_round_weighs_a_label_the_mixture_doubts_down():
     """What a round passes on: labels that the mixture's noise channel finds likely wrong count less (a
     suspected flip teaches the next round of fold models less); the rest count fully."""
-    from curation.label_issues.finetune import next_round_weights
+    from curation.label_issues.probabilities import label_weights
 
     rng = np.random.default_rng(0)
     true = rng.integers(0, 3, 300)
@@ -105,6 +105,6 @@ def test_the_next_round_weighs_a_label_the_mixture_doubts_down():
     probs[np.arange(30), true[:30]] = 0.6  # and some images it finds hard
     given = true.copy()
     given[30:60] = (true[30:60] + 1) % 3  # 10 % of the labels flipped, on images the model is sure of
-    weights = next_round_weights(probs, given)
+    weights = label_weights(probs, given)
     assert weights[30:60].max() < 0.2 and weights[60:].min() > 0.9
     assert weights[:30].min() > 0.9  # a hard image with its right label is not doubted

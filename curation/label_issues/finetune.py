@@ -12,8 +12,8 @@ Each label's loss is weighed by 1 - its P(label wrong) from a first pass of the 
 suspected flip teaches the fold models less. Optionally (FinetuneParams.rounds, `--fold-model-rounds`)
 a second round of fold models trains on other folds with each label weighed by 1 - the estimate of
 the first round's mixture, which ranks flips better than the fast path, and the rounds' probabilities
-are averaged: its models learn less from the flips, and two fold assignments err less than one. Their probabilities are mixed with the fast path's in
-the share (MIX_WEIGHTS) under which the labels are likeliest: with 10 % of shoes train flipped that
+are averaged: its models learn less from the flips, and two fold assignments err less than one.
+Their probabilities are mixed with the fast path's in the share (MIX_WEIGHTS) under which the labels are likeliest: with 10 % of shoes train flipped that
 is 3/4 fold models, ranking the flips at AUROC 0.981-0.984 against the fast path's 0.951-0.959
 (bench/RESULTS.md).
 
@@ -36,7 +36,7 @@ from curation.engine import ImageTask, map_missing
 from curation.image_io import load_rgb
 from curation.label_issues.probabilities import (
     DEFAULT_C, TRAIN_SPLIT, OutOfSample, SplitProbabilities, _cv_problem, _encode, _folds, _n_folds, cv_probabilities,
-    first_pass_weights, labelled_rows,
+    first_pass_weights, label_weights, labelled_rows,
 )
 from curation.progress import progress
 
@@ -293,18 +293,10 @@ def probability_parts(features: np.ndarray, activations, labels: np.ndarray, n_c
         mixed, used = mixed_probabilities(fast, tuned, labels)
         if used != "finetune":  # the fast path explains the labels better: more fold models would not be used
             break
-        again = finetuned_oof(activations, labels, n_classes, weights=next_round_weights(mixed, labels),
+        again = finetuned_oof(activations, labels, n_classes, weights=label_weights(mixed, labels),
                               trainable=trainable, **{**fit, "seed": seed + done * ROUND_SEED_STEP})
         tuned = (done * tuned + again) / (done + 1)  # the mean over the rounds so far
     return fast, tuned
-
-
-def next_round_weights(mixed: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """1 - P(label wrong) under the noise channel fitted to this round's mixture: what each label counts
-    for the next round of fold models."""
-    from curation.label_issues.estimate import fit_noise_channel
-
-    return 1.0 - fit_noise_channel(mixed, labels).wrong_probability(mixed, labels)
 
 
 def activation_tensor(rows: pd.DataFrame, root: Path, *, cache, params: FinetuneParams):

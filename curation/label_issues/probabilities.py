@@ -112,10 +112,16 @@ def first_pass_weights(features: np.ndarray, labels: np.ndarray, n_classes: int,
                        c: float = DEFAULT_C, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
     """1 - P(label wrong) per label, from a first cv_probabilities pass and the noise channel of
     curation.label_issues.estimate fitted to this one split: how much each label counts in a refit."""
+    return label_weights(cv_probabilities(features, labels, n_classes, n_folds=n_folds, c=c, seed=seed, groups=groups),
+                         labels)
+
+
+def label_weights(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """1 - P(label wrong) under the noise channel fitted to these out-of-sample probabilities of one split:
+    what each label counts in the next fit (the fast path's refit, or the next round of fold models)."""
     from curation.label_issues.estimate import fit_noise_channel
 
-    first = cv_probabilities(features, labels, n_classes, n_folds=n_folds, c=c, seed=seed, groups=groups)
-    return 1.0 - fit_noise_channel(first, labels).wrong_probability(first, labels)
+    return 1.0 - fit_noise_channel(probs, labels).wrong_probability(probs, labels)
 
 
 def reweighed_cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
