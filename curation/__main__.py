@@ -78,6 +78,9 @@ def build_run_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     train.add_argument("--time-budget", type=float, metavar="MIN",
                        help=f"minutes for the fit; fewer epochs where they would not fit (default {defaults.time_budget})")
+    train.add_argument("--low-res-size", type=int, metavar="PX",
+                       help="where the budget cannot fit every epoch, train the first ones at this size before cutting "
+                            f"any (default {defaults.low_res_size}: cut epochs only)")
     return parser
 
 
@@ -97,7 +100,8 @@ def run_main(argv: list[str] | None = None) -> int:
                  "fail_on_leak": args.fail_on_leak, "review_embeddings": args.review_embeddings, "engine": args.engine}
     train = {k: getattr(args, k) for k in ("arch", "weights", "image_size", "epochs", "frozen_epochs", "frozen_stages",
                                            "batch_size", "lr", "lr_mult", "valid_split", "folds", "threads",
-                                           "time_budget", "backdrop", "degrade", "crop_min_scale", "companion")}
+                                           "time_budget", "low_res_size", "backdrop", "degrade", "crop_min_scale",
+                                           "companion")}
     result = run_pipeline(resolve_config(config_file, overrides, train))
     print(f"ran: {', '.join(result.ran) or 'nothing'}; reused: {', '.join(result.reused) or 'nothing'}")
     print(f"report: {result.report}")

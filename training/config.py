@@ -74,6 +74,11 @@ class TrainConfig:
     # > 0: minutes for the whole fit; the unfrozen epochs are cut to what fits on this machine
     # (training.time_budget), never raised above `epochs`. 0: exactly `epochs`.
     time_budget: float = 0.0
+    # > 0: a smaller size for the first unfrozen epochs (progressive resizing): the first `low_res_epochs`
+    # train at it, or with a time budget as many as the budget needs to keep the recipe's epochs
+    # (training.time_budget); the last epochs are always at image_size
+    low_res_size: int = 0
+    low_res_epochs: int = 0
     seed: int = 42
     threads: int = 0  # torch threads; 0: every core this process may use
     # The split monitored during training and used to keep the best epoch: "auto" is the split named
@@ -98,6 +103,12 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
         if self.time_budget < 0:
             raise ValueError(f"time_budget must not be negative, not {self.time_budget}")
+        if self.low_res_size and not 32 <= self.low_res_size < self.image_size:
+            raise ValueError(f"low_res_size must be at least 32 and below image_size ({self.image_size}), "
+                             f"not {self.low_res_size}")
+        if not 0 <= self.low_res_epochs <= self.epochs or (self.low_res_epochs and not self.low_res_size):
+            raise ValueError(f"low_res_epochs must be within [0, epochs] and needs a low_res_size, "
+                             f"not {self.low_res_epochs}")
         if self.lr_mult < 1:
             raise ValueError(f"lr_mult must be at least 1, not {self.lr_mult}")
 

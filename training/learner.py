@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -158,12 +158,18 @@ def _epoch_log_callback(history: list[dict], total_epochs: int):
 
         def before_epoch(self):
             self.started, self.cpu_started = time.perf_counter(), time.process_time()
+            self.size = None
+
+        def after_batch(self):
+            if self.training and self.size is None:  # the size this epoch trains at (progressive resizing)
+                self.size = int(self.xb[0].shape[-1])
 
         def after_epoch(self):
             names = [n for n in self.recorder.metric_names if n not in ("epoch", "time")]
             values = dict(zip(names, self.recorder.log[1 : 1 + len(names)]))
             # CPU seconds beside wall seconds: on a shared machine the wall clock measures the neighbours too
-            row = {"epoch": len(history) + 1, "phase": self.phase, "seconds": round(time.perf_counter() - self.started, 2),
+            row = {"epoch": len(history) + 1, "phase": self.phase, "size": self.size,
+                   "seconds": round(time.perf_counter() - self.started, 2),
                    "cpu_seconds": round(time.process_time() - self.cpu_started, 2),
                    **{k: (float(v) if v is not None else None) for k, v in values.items()}}
             history.append(row)
@@ -200,6 +206,10 @@ def fit_learner(
     train_rows = _with_image(train_rows, images, "train")
     valid_rows = _with_image(valid_rows, images, "validation")
     dls = make_dataloaders(train_rows, valid_rows, images, classes, config, mean=backbone.mean, std=backbone.std)
+    # the same images through the same transforms, cropped to the smaller size: progressive resizing
+    low_config = replace(config, image_size=config.low_res_size, low_res_size=0, low_res_epochs=0)
+    low_dls = make_dataloaders(train_rows, valid_rows, images, classes, low_config, mean=backbone.mean,
+                               std=backbone.std) if config.low_res_size else None
     learn = build_learner(dls, classes, config, backbone, out_dir)
 
     history: list[dict] = []
@@ -213,7 +223,7 @@ def fit_learner(
     select = config.select_best and len(valid_rows) > 0
     tracker = SaveModelCallback(monitor="error_rate", comp=np.less, fname=BEST_CHECKPOINT, reset_on_fit=False)
     started = time.perf_counter()
-    epochs, schedule, frozen_step = config.epochs, None, None
+    epochs, low_res_epochs, schedule, frozen_step = config.epochs, config.low_res_epochs, None, None
     if frozen:
         learn.freeze()
         _keep_early_stages(learn, config)  # fastai's freeze trains batch norm everywhere; these keep theirs
@@ -226,13 +236,14 @@ def fit_learner(
         if pretrained:
             _keep_early_stages(learn, config)
         if config.time_budget:
-            schedule = _budgeted_schedule(learn, config, history, frozen_step, time.perf_counter() - started)
-            epochs = schedule.epochs
+            schedule = _budgeted_schedule(learn, config, history, frozen_step, time.perf_counter() - started, low_dls)
+            epochs, low_res_epochs = schedule.epochs, schedule.low_res_epochs
             log.info("time budget %.1f min: %s", config.time_budget, schedule.reason)
         lr = slice(config.lr / 2 / config.lr_mult, config.lr / 2) if pretrained else config.lr
         averaging = [weight_average_callback(config.average_epochs)] if config.average_epochs else []
         phase = EpochLog("unfrozen" if pretrained else "scratch")
-        learn.fit_one_cycle(epochs, lr, cbs=[*per_fit, *averaging, phase, *([tracker] if select else [])])
+        resizing = [_resolution_steps_callback(low_dls, dls, low_res_epochs)()] if low_res_epochs else []
+        learn.fit_one_cycle(epochs, lr, cbs=[*per_fit, *resizing, *averaging, phase, *([tracker] if select else [])])
     seconds = time.perf_counter() - started
     selected = _selected_epoch(history) if select else None
     _remove_checkpoints(out_dir / "checkpoints")
@@ -242,16 +253,44 @@ def fit_learner(
                      schedule.to_dict() if schedule else None)
 
 
-def _budgeted_schedule(learn, config: TrainConfig, history: list[dict], frozen_step: float | None, spent_s: float):
+def _budgeted_schedule(learn, config: TrainConfig, history: list[dict], frozen_step: float | None, spent_s: float,
+                       low_dls=None):
     """The unfrozen epochs that fit: the frozen epoch's time scaled by what an unfrozen step costs
     against a frozen one; without a frozen epoch, the unfrozen step times the batches, plus a tenth
-    for validation."""
+    for validation. With `low_dls`, an epoch at the smaller size is the same epoch scaled by what a
+    step there costs."""
     unfrozen_step = step_seconds(learn)
     if frozen_step and history:
         epoch_s = history[-1]["seconds"] * unfrozen_step / frozen_step * UNTIMED_STEP_SHARE
     else:
         epoch_s = unfrozen_step * len(learn.dls.train) * 1.1 * UNTIMED_STEP_SHARE
-    return epochs_within(config.time_budget * 60, spent_s, epoch_s, config.epochs)
+    low_res_epoch_s = 0.0
+    if low_dls is not None and unfrozen_step > 0:
+        full_dls, learn.dls = learn.dls, low_dls
+        try:
+            low_res_epoch_s = epoch_s * step_seconds(learn) / unfrozen_step
+        finally:
+            learn.dls = full_dls
+    return epochs_within(config.time_budget * 60, spent_s, epoch_s, config.epochs, low_res_epoch_s=low_res_epoch_s,
+                         low_res_size=config.low_res_size)
+
+
+def _resolution_steps_callback(low_dls, full_dls, low_res_epochs: int):
+    from fastai.callback.core import Callback
+
+    class ResolutionSteps(Callback):
+        """The first `low_res_epochs` epochs of the fit on `low_dls`, the rest on `full_dls` (the learner's
+        own, which it keeps after the fit: export and evaluation see the full size)."""
+
+        order = -5  # before the epoch's loader is taken
+
+        def before_epoch(self):
+            self.learn.dls = low_dls if self.epoch < low_res_epochs else full_dls
+
+        def after_fit(self):
+            self.learn.dls = full_dls
+
+    return ResolutionSteps
 
 
 def _keep_early_stages(learn, config: TrainConfig) -> None:

@@ -92,8 +92,9 @@ def train_dataset(scanned: ScannedDataset, config: TrainConfig, *, cache: Conten
     fold_result = None
     if folds:
         # the fold models train the schedule the budget gave the main model, not a budget each
-        fold_config = replace(config, time_budget=0.0,
-                              epochs=fit.schedule["epochs"] if fit.schedule else config.epochs)
+        schedule = fit.schedule or {"epochs": config.epochs, "low_res_epochs": config.low_res_epochs}
+        fold_config = replace(config, time_budget=0.0, epochs=schedule["epochs"],
+                              low_res_epochs=schedule["low_res_epochs"])
         fold_result = run_folds(usable, scanned.dataset.root, fold_config, folds, out_dir, cache=cache,
                                 final_learn=fit.learn, backbone=backbone,
                                 copy_groups=_copy_groups(scanned.table, scanned.dataset.root, cache))

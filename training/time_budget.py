@@ -5,8 +5,11 @@ only), so a fixed epoch count breaks any time promise. With a budget, training r
 epoch as usual, timing it, then measures what one step costs with the whole network trainable
 against one with the body frozen (a few real batches, forward and backward, no optimiser step; the
 weights and batch-norm statistics are put back), and so estimates an unfrozen epoch (plus a tenth for
-the optimiser's step, which the probe leaves out: training.learner). The unfrozen
-one-cycle schedule then gets as many epochs as fit in what is left, never more than the recipe's.
+the optimiser's step, which the probe leaves out: training.learner). Where the recipe's unfrozen
+epochs do not all fit, the first ones are trained at a smaller size if the recipe names one
+(TrainConfig.low_res_size, probed the same way; the last LAST_FULL_EPOCHS always at full size), so that
+a slower host keeps its epochs and gives up resolution early, when the model is still coarse; only
+where that is not enough are epochs cut. Never more than the recipe's epochs.
 The decision and its figures go into model.json ("schedule").
 """
 
@@ -20,6 +23,7 @@ from typing import Any
 EXPORT_RESERVE_S = 30.0  # export and the last epoch's checkpoint reload, kept out of the budget
 PROBE_STEPS = 3  # timed steps after one untimed warm-up step
 MIN_EPOCHS = 1
+LAST_FULL_EPOCHS = 3  # the last epochs always at full size: the model ends at the size it is used at
 
 
 @dataclass(frozen=True)
@@ -30,26 +34,55 @@ class Schedule:
     max_epochs: int  # the recipe's
     epochs: int  # chosen
     reason: str
+    low_res_epochs: int = 0  # of the chosen epochs, the first ones at low_res_size
+    low_res_size: int = 0
+    low_res_epoch_s: float = 0.0  # estimated seconds of one unfrozen epoch at low_res_size (0: not probed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # unrounded: the choice can be recomputed from what model.json says
 
 
 def epochs_within(budget_s: float, spent_s: float, epoch_s: float, max_epochs: int,
-                  reserve_s: float = EXPORT_RESERVE_S) -> Schedule:
-    """As many unfrozen epochs as fit in budget_s - spent_s - reserve_s, within [MIN_EPOCHS, max_epochs]."""
+                  reserve_s: float = EXPORT_RESERVE_S, *, low_res_epoch_s: float = 0.0,
+                  low_res_size: int = 0) -> Schedule:
+    """The most unfrozen epochs, within [MIN_EPOCHS, max_epochs], that fit in budget_s - spent_s - reserve_s,
+    with as few of the first ones at low_res_size (an epoch there estimated at low_res_epoch_s; 0: no
+    smaller size) as that takes, and the last LAST_FULL_EPOCHS at full size."""
     left = budget_s - spent_s - reserve_s
-    fit = math.floor(left / epoch_s) if epoch_s > 0 else max_epochs  # 0: nothing could be timed
-    epochs = max(MIN_EPOCHS, min(max_epochs, fit))
-    if fit >= max_epochs:
-        reason = f"the recipe's {max_epochs} epochs fit: {max_epochs} x {epoch_s:.0f} s within {left:.0f} s left"
-    elif fit >= MIN_EPOCHS:
-        reason = (f"{epochs} of the recipe's {max_epochs} epochs: an epoch takes about {epoch_s:.0f} s here "
-                  f"and {left:.0f} s of the budget were left")
+    faster = low_res_size if 0 < low_res_epoch_s < epoch_s else 0
+    if epoch_s <= 0:  # nothing could be timed
+        epochs, low = max_epochs, 0
     else:
-        reason = (f"1 epoch, over the budget: an epoch takes about {epoch_s:.0f} s and only {max(left, 0):.0f} s "
-                  f"were left")
-    return Schedule(budget_s, spent_s, epoch_s, max_epochs, epochs, reason)
+        epochs, low = next(((n, k) for n in range(max_epochs, MIN_EPOCHS - 1, -1)
+                            if (k := _low_res_epochs_needed(left, n, epoch_s, low_res_epoch_s if faster else 0.0))
+                            is not None), (MIN_EPOCHS, 0))
+    fits = epoch_s <= 0 or low * low_res_epoch_s + (epochs - low) * epoch_s <= left
+    return Schedule(budget_s, spent_s, epoch_s, max_epochs, epochs,
+                    _reason(epochs, low, faster, max_epochs, epoch_s, low_res_epoch_s, left, fits),
+                    low, faster if low else 0, low_res_epoch_s if faster else 0.0)
+
+
+def _low_res_epochs_needed(left: float, epochs: int, epoch_s: float, low_res_epoch_s: float) -> int | None:
+    """How many of `epochs` must run at the smaller size to fit in `left` seconds (None: they cannot)."""
+    over = epochs * epoch_s - left
+    if over <= 0:
+        return 0
+    if low_res_epoch_s <= 0:
+        return None
+    needed = math.ceil(over / (epoch_s - low_res_epoch_s) - 1e-9)
+    return needed if needed <= max(0, epochs - LAST_FULL_EPOCHS) else None
+
+
+def _reason(epochs: int, low: int, size: int, max_epochs: int, epoch_s: float, low_s: float, left: float,
+            fits: bool) -> str:
+    first = f", the first {low} at {size} px" if low else ""
+    pace = f"an epoch takes about {epoch_s:.0f} s here" + (f" and {low_s:.0f} s at {size} px" if size else "")
+    if not fits:
+        return f"1 epoch, over the budget: {pace} and only {max(left, 0):.0f} s were left"
+    if epochs == max_epochs and not low:
+        return f"the recipe's {max_epochs} epochs fit: {max_epochs} x {epoch_s:.0f} s within {left:.0f} s left"
+    chosen = f"the recipe's {max_epochs} epochs" if epochs == max_epochs else f"{epochs} of the recipe's {max_epochs} epochs"
+    return f"{chosen}{first}: {pace}, and {left:.0f} s of the budget were left"
 
 
 def step_seconds(learn, steps: int = PROBE_STEPS) -> float:

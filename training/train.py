@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-budget", type=float, default=d.time_budget, metavar="MIN",
                         help="minutes for the fit: the frozen epoch is timed and the unfrozen epochs cut to what "
                              "fits on this machine, never above --epochs (0: exactly --epochs)")
+    parser.add_argument("--low-res-size", type=int, default=d.low_res_size, metavar="PX",
+                        help="a smaller size for the first unfrozen epochs: with --time-budget, as many of them as "
+                             "keep --epochs within the budget; else --low-res-epochs of them (0: always --image-size)")
+    parser.add_argument("--low-res-epochs", type=int, default=d.low_res_epochs,
+                        help="without --time-budget: how many first unfrozen epochs train at --low-res-size")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: all cores; 1 is steadier when other work shares the cores)")
@@ -96,7 +101,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                            weight_decay=args.weight_decay, augment=augment, select_best=args.select_best,
                            average_epochs=args.average_epochs, frozen_stages=args.frozen_stages,
                            norm_statistics=args.norm_statistics,
-                           label_smoothing=args.label_smoothing, time_budget=args.time_budget, seed=args.seed, threads=args.threads, valid_split=args.valid_split)
+                           label_smoothing=args.label_smoothing, time_budget=args.time_budget,
+                           low_res_size=args.low_res_size, low_res_epochs=args.low_res_epochs, seed=args.seed,
+                           threads=args.threads, valid_split=args.valid_split)
     except ValueError as exc:
         from curation.errors import CurationError
 

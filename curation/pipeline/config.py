@@ -37,6 +37,9 @@ class TrainSettings:
     # 51-63 s an epoch, all 14 kept, 18.3 min cold; 37-55 s with AVX-512; about 80 s on slower hosts,
     # where it keeps fewer); 0: always the 14.
     time_budget: float = 15.0
+    # Where the budget cannot fit all epochs at image_size, the first ones train at this size (a step there
+    # costs about 0.74x), rather than cutting epochs: training.time_budget. 0: cut epochs only.
+    low_res_size: int = 0
     folds: int = 0  # K fold models for out-of-fold probabilities (0: labels use the fast path)
     # Augmentations for photos from elsewhere (training.backdrop, training.degrade): the share of studio
     # shots put on a made backdrop, of blurred or heavily re-encoded copies, and the smallest random

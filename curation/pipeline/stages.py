@@ -82,7 +82,7 @@ def train_config(settings) -> Any:
                        image_size=settings.image_size, epochs=settings.epochs, frozen_epochs=settings.frozen_epochs,
                        frozen_stages=settings.frozen_stages, batch_size=settings.batch_size, lr=settings.lr,
                        lr_mult=settings.lr_mult, valid_split=settings.valid_split, seed=settings.seed,
-                       time_budget=settings.time_budget,
+                       time_budget=settings.time_budget, low_res_size=settings.low_res_size,
                        threads=settings.threads)
 
 
