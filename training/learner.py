@@ -207,9 +207,11 @@ def fit_learner(
     valid_rows = _with_image(valid_rows, images, "validation")
     dls = make_dataloaders(train_rows, valid_rows, images, classes, config, mean=backbone.mean, std=backbone.std)
     # the same images through the same transforms, cropped to the smaller size: progressive resizing
-    low_config = replace(config, image_size=config.low_res_size, low_res_size=0, low_res_epochs=0)
-    low_dls = make_dataloaders(train_rows, valid_rows, images, classes, low_config, mean=backbone.mean,
-                               std=backbone.std) if config.low_res_size else None
+    low_dls = None
+    if config.low_res_size:
+        low_config = replace(config, image_size=config.low_res_size, low_res_size=0, low_res_epochs=0)
+        low_dls = make_dataloaders(train_rows, valid_rows, images, classes, low_config, mean=backbone.mean,
+                                   std=backbone.std)
     learn = build_learner(dls, classes, config, backbone, out_dir)
 
     history: list[dict] = []
