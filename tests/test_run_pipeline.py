@@ -76,6 +76,7 @@ def test_the_report_opens_in_chromium_with_every_section(audited):
         assert f'src="training/confusion_{split}.png"' in dom and (report_dir / "training" / f"confusion_{split}.png").is_file()
     assert "fiftyone app launch mini" in dom and "still-wrong" in dom
     assert "Not run yet" not in dom
+    assert "Trained under a time budget of 15 minutes: the recipe's 1 epochs fit" in dom  # what it chose, and why
     config = json.loads((report_dir / "run_config.json").read_text())
     assert config["train"]["folds"] == 2 and config["train"]["image_size"] == 64
 
@@ -109,6 +110,8 @@ def test_the_run_passes_its_augmentations_to_training_and_refuses_a_bad_one(tmp_
     assert (augment.backdrop, augment.degrade, augment.crop_min_scale) == (0.2, 0.1, 0.6)
     default = train_config(resolve_config(None, {}, {}).train).augment  # the shift proxy's pick
     assert (default.backdrop, default.degrade, default.crop_min_scale) == (0.4, 0.6, 0.5)
+    assert train_config(resolve_config(None, {}, {}).train).low_res_size == 224  # early epochs smaller at 260 px
+    assert train_config(resolve_config(None, {}, {"image_size": 224}).train).low_res_size == 0  # none smaller
     with pytest.raises(CurationError, match="backdrop must be in"):
         resolve_config(None, {}, {"backdrop": 1.5})  # refused before any stage runs
 

@@ -27,6 +27,7 @@ from curation.report_files import format_table, write_json, write_text_atomic
 from training.figures import plot_confusion, plot_top_losses
 from training.metrics import classification_metrics
 from training.predict import predict_rows, prediction_frame
+from training.time_budget import described
 
 log = logging.getLogger(__name__)
 PREDICTIONS_FILE = "predictions.parquet"
@@ -172,6 +173,8 @@ def metrics_rows(metrics: dict) -> pd.DataFrame:
 def summary_markdown(metrics: dict, metadata: dict) -> str:
     lines = [f"# Evaluation of {metadata['arch']} (weights: {metadata['weights_source']}, {metadata['image_size']} px)", ""]
     lines += ["```", format_table(metrics_rows(metrics)), "```", ""]
+    if metadata.get("schedule"):
+        lines.append(f"- Trained under {described(metadata['schedule'])}")
     for split, m in metrics.items():
         if m["used_for_checkpoint_selection"]:
             lines.append(f"- {split} chose the kept epoch (best validation error): its figures are optimistic.")

@@ -62,6 +62,11 @@ def epochs_within(budget_s: float, spent_s: float, epoch_s: float, max_epochs: i
                     low, faster if low else 0, low_res_epoch_s if faster else 0.0)
 
 
+def described(schedule: dict) -> str:
+    """What the budget chose and why, as a sentence for the reports, from model.json's "schedule"."""
+    return f"a time budget of {schedule['budget_s'] / 60:g} minutes: {schedule['reason']}."
+
+
 def _low_res_epochs_needed(left: float, epochs: int, epoch_s: float, low_res_epoch_s: float) -> int | None:
     """How many of `epochs` must run at the smaller size to fit in `left` seconds (None: they cannot)."""
     over = epochs * epoch_s - left

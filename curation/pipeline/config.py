@@ -41,7 +41,7 @@ class TrainSettings:
     # took 30-32 s against 43-55 s at 260 px) rather than cutting epochs (training.time_budget). Chosen by a
     # rule fixed before its runs: at an 11.5-minute budget, seeds 42 and 1, test error 4.4 / 7.9 % against
     # 7.0 / 6.1 % when cutting to 11 and 13 epochs, "elsewhere" 88.6 / 86.8 against 86.0 / 86.0
-    # (bench/RESULTS.md, 2026-12-07, thirteenth session). 0: cut epochs only.
+    # (bench/RESULTS.md, 2026-12-07, thirteenth session). 0, or not below image_size: cut epochs only.
     low_res_size: int = 224
     folds: int = 0  # K fold models for out-of-fold probabilities (0: labels use the fast path)
     # Augmentations for photos from elsewhere (training.backdrop, training.degrade): the share of studio

@@ -98,6 +98,10 @@ def _model(report_dir: Path) -> str:
     body = (f"<p>Model <code>{escape(model.get('arch'))}</code>, weights from {escape(model.get('weights_source'))}, "
             f"{escape(model.get('image_size'))} px, trained on {escape(model.get('training_data', {}).get('n_samples', '?'))} "
             "images.</p>")
+    if model.get("schedule"):
+        from training.time_budget import described
+
+        body += f"<p>Trained under {escape(described(model['schedule']))}</p>"
     if metrics is None:
         return body + _not_run("evaluate")
     rows = []

@@ -82,8 +82,14 @@ def train_config(settings) -> Any:
                        image_size=settings.image_size, epochs=settings.epochs, frozen_epochs=settings.frozen_epochs,
                        frozen_stages=settings.frozen_stages, batch_size=settings.batch_size, lr=settings.lr,
                        lr_mult=settings.lr_mult, valid_split=settings.valid_split, seed=settings.seed,
-                       time_budget=settings.time_budget, low_res_size=settings.low_res_size,
+                       time_budget=settings.time_budget, low_res_size=_smaller(settings.low_res_size, settings.image_size),
                        threads=settings.threads)
+
+
+def _smaller(low_res_size: int, image_size: int) -> int:
+    """The smaller size for early epochs, or 0 where it is not smaller than the run's image size (a run at
+    --image-size 224 or below has no smaller size by default)."""
+    return low_res_size if low_res_size < image_size else 0
 
 
 def _train(ctx: RunContext) -> dict[str, Any]:
