@@ -40,8 +40,9 @@ class TrainSettings:
     # Where the budget cannot fit all epochs at image_size, the first ones train at this size (an epoch there
     # took 30-32 s against 43-55 s at 260 px) rather than cutting epochs (training.time_budget). Chosen by a
     # rule fixed before its runs: at an 11.5-minute budget, seeds 42 and 1, test error 4.4 / 7.9 % against
-    # 7.0 / 6.1 % when cutting to 11 and 13 epochs, "elsewhere" 88.6 / 86.8 against 86.0 / 86.0
-    # (bench/RESULTS.md, 2026-12-07, thirteenth session). 0, or not below image_size: cut epochs only.
+    # 7.0 / 6.1 % when cutting to 11 and 13 epochs, "elsewhere" 88.6 / 86.8 against 86.0 / 86.0; a third seed
+    # after: level (6.1 % each, elsewhere 84.2 against 86.8) (bench/RESULTS.md, 2026-12-07, thirteenth
+    # session). 0, or not below image_size: cut epochs only.
     low_res_size: int = 224
     folds: int = 0  # K fold models for out-of-fold probabilities (0: labels use the fast path)
     # Augmentations for photos from elsewhere (training.backdrop, training.degrade): the share of studio
