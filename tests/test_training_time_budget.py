@@ -101,6 +101,24 @@ def test_the_first_epochs_train_at_the_smaller_size_and_the_model_ends_at_full_s
     saved = json.loads(run.model_path.with_name("model.json").read_text())
     assert [row["size"] for row in saved["history"]] == [64, 48, 48, 64]
     assert run.fit.learn.dls.train.one_batch()[0].shape[-2:] == (64, 64)  # what export and evaluation see
+    assert all(row["error_rate"] is not None for row in run.fit.history)
+
+
+def test_the_smaller_epochs_train_small_and_validate_at_full_size(tmp_path, small_shoes, cache):
+    from curation.scan import scan_dataset
+    from training.config import TrainConfig
+    from training.data import class_names, make_dataloaders, resized_images
+    from training.learner import _smaller_training_loaders, resolve_backbone
+
+    table = scan_dataset(small_shoes, reports_dir=tmp_path / "reports", cache=cache).table
+    train, valid = table[table["split"] == "train"], table[table["split"] == "test"]
+    config = TrainConfig(arch="tf_efficientnet_lite0", image_size=64, batch_size=8, low_res_size=48)
+    backbone, classes = resolve_backbone(config), class_names(train)
+    images = resized_images(table, small_shoes, cache=cache, size=64)
+    full = make_dataloaders(train, valid, images, classes, config, mean=backbone.mean, std=backbone.std)
+    low = _smaller_training_loaders(full, train, valid, images, classes, config, backbone)
+    assert low.train.one_batch()[0].shape[-2:] == (48, 48) and len(low.train) == len(full.train)
+    assert low.valid is full.valid  # validation figures of smaller epochs compare with the others'
     with pytest.raises(ValueError, match="low_res_size"):
         TrainConfig(image_size=64, low_res_size=64)
     with pytest.raises(ValueError, match="low_res_epochs"):

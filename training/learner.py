@@ -206,12 +206,7 @@ def fit_learner(
     train_rows = _with_image(train_rows, images, "train")
     valid_rows = _with_image(valid_rows, images, "validation")
     dls = make_dataloaders(train_rows, valid_rows, images, classes, config, mean=backbone.mean, std=backbone.std)
-    # the same images through the same transforms, cropped to the smaller size: progressive resizing
-    low_dls = None
-    if config.low_res_size:
-        low_config = replace(config, image_size=config.low_res_size, low_res_size=0, low_res_epochs=0)
-        low_dls = make_dataloaders(train_rows, valid_rows, images, classes, low_config, mean=backbone.mean,
-                                   std=backbone.std)
+    low_dls = _smaller_training_loaders(dls, train_rows, valid_rows, images, classes, config, backbone)
     learn = build_learner(dls, classes, config, backbone, out_dir)
 
     history: list[dict] = []
@@ -275,6 +270,18 @@ def _budgeted_schedule(learn, config: TrainConfig, history: list[dict], frozen_s
             learn.dls = full_dls
     return epochs_within(config.time_budget * 60, spent_s, epoch_s, config.epochs, low_res_epoch_s=low_res_epoch_s,
                          low_res_size=config.low_res_size)
+
+
+def _smaller_training_loaders(dls, train_rows, valid_rows, images, classes, config: TrainConfig, backbone):
+    """For progressive resizing: the same images through the same transforms, cropped to low_res_size for
+    training, validated at full size as every other epoch is (None without a low_res_size)."""
+    if not config.low_res_size:
+        return None
+    from fastai.data.core import DataLoaders
+
+    low_config = replace(config, image_size=config.low_res_size, low_res_size=0, low_res_epochs=0)
+    low = make_dataloaders(train_rows, valid_rows, images, classes, low_config, mean=backbone.mean, std=backbone.std)
+    return DataLoaders(low.train, dls.valid, device=dls.device)
 
 
 def _resolution_steps_callback(low_dls, full_dls, low_res_epochs: int):
