@@ -254,20 +254,21 @@ def _budgeted_schedule(learn, config: TrainConfig, history: list[dict], frozen_s
                        low_dls=None):
     """The unfrozen epochs that fit: the frozen epoch's time scaled by what an unfrozen step costs
     against a frozen one; without a frozen epoch, the unfrozen step times the batches, plus a tenth
-    for validation. With `low_dls`, an epoch at the smaller size is the same epoch scaled by what a
-    step there costs."""
+    for validation. With `low_dls`, where the recipe does not fit, an epoch at the smaller size is the
+    same epoch scaled by what a step there costs."""
     unfrozen_step = step_seconds(learn)
     if frozen_step and history:
         epoch_s = history[-1]["seconds"] * unfrozen_step / frozen_step * UNTIMED_STEP_SHARE
     else:
         epoch_s = unfrozen_step * len(learn.dls.train) * 1.1 * UNTIMED_STEP_SHARE
-    low_res_epoch_s = 0.0
-    if low_dls is not None and unfrozen_step > 0:
-        full_dls, learn.dls = learn.dls, low_dls
-        try:
-            low_res_epoch_s = epoch_s * step_seconds(learn) / unfrozen_step
-        finally:
-            learn.dls = full_dls
+    full_size = epochs_within(config.time_budget * 60, spent_s, epoch_s, config.epochs)
+    if low_dls is None or unfrozen_step <= 0 or full_size.epochs == config.epochs:
+        return full_size  # the smaller size is probed only where the recipe does not fit at full size
+    full_dls, learn.dls = learn.dls, low_dls
+    try:
+        low_res_epoch_s = epoch_s * step_seconds(learn) / unfrozen_step
+    finally:
+        learn.dls = full_dls
     return epochs_within(config.time_budget * 60, spent_s, epoch_s, config.epochs, low_res_epoch_s=low_res_epoch_s,
                          low_res_size=config.low_res_size)
 

@@ -38,7 +38,7 @@ class Schedule:
     reason: str
     low_res_epochs: int = 0  # of the chosen epochs, the first ones at low_res_size
     low_res_size: int = 0
-    low_res_epoch_s: float = 0.0  # estimated seconds of one unfrozen epoch at low_res_size (0: not probed)
+    low_res_epoch_s: float = 0.0  # estimated seconds of one unfrozen epoch at low_res_size (0: not probed, as where the recipe fits at full size)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # unrounded: the choice can be recomputed from what model.json says
@@ -52,13 +52,11 @@ def epochs_within(budget_s: float, spent_s: float, epoch_s: float, max_epochs: i
     smaller size) as that takes, and the last LAST_FULL_EPOCHS at full size."""
     left = budget_s - spent_s - reserve_s
     faster = low_res_size if 0 < low_res_epoch_s < epoch_s else 0
-    if epoch_s <= 0:  # nothing could be timed
-        epochs, low = max_epochs, 0
-    else:
-        epochs, low = next(((n, k) for n in range(max_epochs, MIN_EPOCHS - 1, -1)
-                            if (k := _low_res_epochs_needed(left, n, epoch_s, low_res_epoch_s if faster else 0.0))
-                            is not None), (MIN_EPOCHS, 0))
-    fits = epoch_s <= 0 or low * low_res_epoch_s + (epochs - low) * epoch_s <= left
+    found = (max_epochs, 0) if epoch_s <= 0 else next(  # epoch_s 0: nothing could be timed
+        ((n, k) for n in range(max_epochs, MIN_EPOCHS - 1, -1)
+         if (k := _low_res_epochs_needed(left, n, epoch_s, low_res_epoch_s if faster else 0.0)) is not None), None)
+    fits = found is not None
+    epochs, low = found or (MIN_EPOCHS, 0)
     return Schedule(budget_s, spent_s, epoch_s, max_epochs, epochs,
                     _reason(epochs, low, faster, max_epochs, epoch_s, low_res_epoch_s, left, fits),
                     low, faster if low else 0, low_res_epoch_s if faster else 0.0)
