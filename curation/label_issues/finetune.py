@@ -13,9 +13,9 @@ suspected flip teaches the fold models less. Optionally (FinetuneParams.rounds, 
 a second round of fold models trains on other folds with each label weighed by 1 - the estimate of
 the first round's mixture, which ranks flips better than the fast path, and the rounds' probabilities
 are averaged: its models learn less from the flips, and two fold assignments err less than one.
-Their probabilities are mixed with the fast path's in the share (MIX_WEIGHTS) under which the labels are likeliest: with 10 % of shoes train flipped that
-is 3/4 fold models, ranking the flips at AUROC 0.981-0.984 against the fast path's 0.951-0.959
-(bench/RESULTS.md).
+Their probabilities are mixed with the fast path's in the share (MIX_WEIGHTS) under which the labels
+are likeliest: with 10 % of shoes train flipped that is 3/4 fold models, ranking the flips at AUROC
+0.981-0.984 against the fast path's 0.951-0.959 (bench/RESULTS.md).
 
 Splits as in curation.label_issues.probabilities: train by K-fold within train, copy groups kept
 whole in one fold; every other labelled split by one model fitted on all of train, less the copies
