@@ -104,7 +104,7 @@ def fiftyone_mistakenness(paths: list[str], classes: list[str], labels: np.ndarr
 
 
 def run_config(features, activations, true, paths, classes, rate, kind, seed, c, groups, finetune=None,
-               keep_dir: Path | None = None) -> list[dict]:
+               keep_dir: Path | None = None, extra: tuple | None = None) -> list[dict]:
     from curation.label_issues.detect import datalab_issues, find_label_issues_ranked
     from curation.label_issues.estimate import fit_noise_channel
     from curation.label_issues.finetune import mixed_probabilities, probability_parts
@@ -117,7 +117,7 @@ def run_config(features, activations, true, paths, classes, rate, kind, seed, c,
     fast_seconds = time.perf_counter() - started
     started = time.perf_counter()
     weighed, tuned = probability_parts(features, activations, noisy, len(classes), c=c, seed=seed, groups=groups,
-                                       params=finetune)
+                                       params=finetune, extra=extra)
     probs, used = mixed_probabilities(weighed, tuned, noisy)  # as split_probabilities makes them
     probs_seconds = time.perf_counter() - started
     if keep_dir is not None:  # per-sample figures, for calibration and mixing studies without refitting
@@ -155,7 +155,10 @@ def run_config(features, activations, true, paths, classes, rate, kind, seed, c,
     return rows
 
 
-def load_train(cache_dir: Path | None, models: str, finetune):
+def load_train(cache_dir: Path | None, models: str, finetune, extra_splits: tuple[str, ...] = ()):
+    """Arrays of shoes train (features, activations, labels, paths, classes, copy groups) and, if
+    `extra_splits` name any, the `extra` of probability_parts: those splits' samples, which every fit also
+    learns from, each label weighed 1 (the shoes labels are right, as far as eyes can tell)."""
     from curation.cache import ContentCache
     from curation.scan import scan_dataset
     from curation.embeddings import combined_vectors
@@ -165,14 +168,18 @@ def load_train(cache_dir: Path | None, models: str, finetune):
 
     with ContentCache(cache_dir) as cache:
         scanned = scan_dataset("shoes", reports_dir=ROOT / "bench" / "out" / "reports", cache=cache)
-        train = scanned.table[(scanned.table["split"] == "train") & (scanned.table["load_error"] == "")].reset_index(drop=True)
-        vectors = combined_vectors(train, scanned.dataset.root, cache=cache, spec=models)
-        activations = activation_tensor(train, scanned.dataset.root, cache=cache, params=finetune)
-        groups = copy_group_ids(train, find_copy_pairs(train, scanned.dataset.root, cache=cache))
-    classes = sorted(train["label"].unique())
-    true = train["label"].map({name: k for k, name in enumerate(classes)}).to_numpy()
-    paths = [str(scanned.dataset.root / path) for path in train["path"]]
-    return vectors, activations, true, paths, classes, groups  # unit vectors: combined_vectors normalises
+        table = scanned.table[scanned.table["split"].isin(("train", *extra_splits)) & (scanned.table["load_error"] == "")]
+        table = table.sort_values("split", key=lambda split: split != "train", kind="stable").reset_index(drop=True)
+        vectors = combined_vectors(table, scanned.dataset.root, cache=cache, spec=models)
+        activations = activation_tensor(table, scanned.dataset.root, cache=cache, params=finetune)
+        groups = copy_group_ids(table, find_copy_pairs(table, scanned.dataset.root, cache=cache))
+    classes = sorted(table["label"].unique())
+    labels = table["label"].map({name: k for k, name in enumerate(classes)}).to_numpy()
+    n = int((table["split"] == "train").sum())
+    paths = [str(scanned.dataset.root / path) for path in table["path"][:n]]
+    extra = (vectors[n:], activations[n:], labels[n:], groups[n:], np.ones(len(table) - n)) if n < len(table) else None
+    # unit vectors: combined_vectors normalises
+    return vectors[:n], activations[:n], labels[:n], paths, classes, groups[:n], extra
 
 
 def main() -> None:
@@ -194,13 +201,16 @@ def main() -> None:
                         help="fold models: backbone blocks run once per image (the rest trained per fold)")
     parser.add_argument("--fold-model-rounds", type=int, default=FinetuneParams().rounds,
                         help="fold models: rounds on other folds, each weighed by the rounds before, averaged")
+    parser.add_argument("--extra-splits", nargs="*", default=[],
+                        help="other splits every fit also learns from (never predicted; their labels weighed 1)")
     args = parser.parse_args()
     finetune = FinetuneParams(frozen_blocks=args.frozen_blocks, rounds=args.fold_model_rounds)
     import torch
 
     torch.set_num_threads(2)  # the fold models train as the audit trains them
     os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="bench-fiftyone-db-")
-    features, activations, true, paths, classes, groups = load_train(args.cache_dir, args.models, finetune)
+    features, activations, true, paths, classes, groups, extra = load_train(args.cache_dir, args.models, finetune,
+                                                                            tuple(args.extra_splits))
     keep_dir = ROOT / "bench" / "out" / args.out
     keep_dir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -208,7 +218,7 @@ def main() -> None:
         for kind in args.kinds:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 rows += run_config(features, activations, true, paths, classes, rate, kind, seed, args.c, groups,
-                                   finetune, keep_dir=keep_dir)
+                                   finetune, keep_dir=keep_dir, extra=extra)
                 print(f"done rate={rate} kind={kind} seed={seed}", file=sys.stderr, flush=True)
     frame = pd.DataFrame(rows)
     out = ROOT / "bench" / "out"

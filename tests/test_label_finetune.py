@@ -60,6 +60,39 @@ def test_fold_models_tell_the_brands_apart_out_of_fold_and_weights_mute_a_label(
     assert muted_probs[:, 0].mean() < 0.5 * probs[:, 0].mean()
 
 
+def test_other_splits_teach_the_fold_models_but_never_a_copy_of_what_they_predict(tmp_path, shoes_root, cache):
+    """Train's fold models also learn from the other labelled splits (`extra`): on 4 train images a class,
+    20 more a class from test make them better out of fold. An extra image in the copy group of an image
+    a fold predicts is left out of that fold's fit: a wrongly labelled twin of every train image then
+    does not make its twin look wrong, as the same twins outside the copy groups do."""
+    from curation.label_issues.finetune import FinetuneParams, activation_tensor, finetuned_oof
+
+    root = copy_subset(shoes_root, tmp_path / "data", {"train": 4, "test": 20})
+    table = _table(root, cache)
+    classes = sorted(table["label"].unique())
+    labels = table["label"].map({c: k for k, c in enumerate(classes)}).to_numpy()
+    params = FinetuneParams(epochs=4, min_steps=40, frozen_blocks=6)  # the last stage only: the same mechanism, fast
+    activations = activation_tensor(table, root, cache=cache, params=params)
+    train, test = np.flatnonzero(table["split"] == "train"), np.flatnonzero(table["split"] == "test")
+    y = labels[train]
+    rows = np.arange(len(train))
+
+    def oof(extra=None):
+        return finetuned_oof(activations[train], y, len(classes), extra=extra, n_folds=2, seed=0, params=params,
+                             groups=rows)
+
+    alone = oof()
+    taught = oof((activations[test], labels[test], 100 + np.arange(len(test)), np.ones(len(test))))
+    log_loss = {name: float(-np.log(probs[rows, y].clip(1e-9)).mean()) for name, probs in
+                (("alone", alone), ("taught", taught))}
+    assert log_loss["taught"] < 0.8 * log_loss["alone"], log_loss
+    wrong = (y + 1) % len(classes)
+    as_copies = oof((activations[train], wrong, rows, np.ones(len(train))))
+    not_copies = oof((activations[train], wrong, 100 + rows, np.ones(len(train))))
+    believed_as_copies, believed_not_copies = as_copies[rows, wrong].mean(), not_copies[rows, wrong].mean()
+    assert believed_not_copies > believed_as_copies + 0.1, (believed_not_copies, believed_as_copies)
+
+
 def test_a_second_round_of_fold_models_is_trained_on_other_folds_and_averaged_with_the_first(
         tmp_path, shoes_root, cache):
     from dataclasses import replace

@@ -103,6 +103,8 @@ def test_flipped_labels_are_found_with_the_true_class_suggested(label_audits):
     # the extended split is checked too, with probabilities from train plus its own other folds
     extra = label_audits["flipped"].audit.summary["splits"]["test_extra"]
     assert extra["checked"] == 3 * EXTRA_PER_CLASS and "fitted on all of train" in extra["probabilities"]
+    # train's folds learn from train alone unless asked (--other-splits-teach-train)
+    assert "also fitted on" not in label_audits["flipped"].audit.summary["splits"]["train"]["probabilities"]
 
 
 def test_the_unflipped_set_yields_few_flags(label_audits):
@@ -250,3 +252,22 @@ def test_bad_options_are_a_clear_error_before_any_work(small_shoes, tmp_path, ca
     assert code == 2
     assert "n_folds must be at least 2" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()
+
+
+def test_other_splits_teach_train_when_asked_and_the_check_refits_the_same_way(small_shoes, tmp_path, label_audits):
+    """--other-splits-teach-train: train's folds also learn from test, the report says so, and the
+    noise-injection check refits train's probabilities with test's images as the audit did."""
+    from curation.label_issues.__main__ import main
+
+    code = main([str(small_shoes), "--reports-dir", str(tmp_path / "reports"), "--cache-dir",
+                 str(label_audits["cache_dir"]), "--folds", "3", "--other-splits-teach-train", "--no-datalab"])
+    assert code == 0
+    summary = json.loads((tmp_path / "reports" / "small_shoes" / "label_issues" / "summary.json").read_text())
+    assert summary["splits"]["train"]["probabilities"].endswith("each fold's model also fitted on test")
+    assert summary["params"]["other_splits_teach_train"] is True
+    check = summary["injection_check"]
+    assert len(check["rounds"]) == 2 and all(r["flipped"] >= 5 for r in check["rounds"])
+    assert check["auroc"] > 0.5  # flipped labels of 24 images: ranked above the rest, if roughly
+    # a round whose list flags nothing new leaves no precision, and the report says so rather than crash
+    page = (tmp_path / "reports" / "small_shoes" / "label_issues" / "index.html").read_text()
+    assert ("it raised no new flag" in page) == (check["precision"] is None)

@@ -184,3 +184,42 @@ def test_the_labels_likelihood_gives_the_better_model_the_larger_share():
     assert mixed_probabilities(weak, good, labels)[1] == "finetune"
     probs, used = mixed_probabilities(good, model(0.5, sharpness=5.0), labels)
     assert used == "cv_logreg" and np.allclose(probs, good)
+
+
+def test_other_splits_teach_train_only_when_asked_and_never_through_a_copy():
+    """The fast path on made-up embeddings (three overlapping clouds): train holds 4 points a class, test 40.
+    By default train's folds learn from train alone; asked, they also learn from test and predict train
+    better. A test point in the copy group of a train point stays out of the fold that predicts it: a
+    wrongly labelled twin of each train point then does not make its twin look wrong."""
+    import pandas as pd
+
+    from curation.label_issues.probabilities import cross_validated_probabilities
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16)) * 1.2
+    train_y, test_y = np.repeat(np.arange(3), 4), np.repeat(np.arange(3), 40)
+    labels = np.concatenate([train_y, test_y])
+    vectors = centres[labels] + rng.normal(size=(len(labels), 16))
+    table = pd.DataFrame({"sample_id": [f"s{i}" for i in range(len(labels))], "label": [f"c{k}" for k in labels],
+                          "split": ["train"] * len(train_y) + ["test"] * len(test_y), "load_error": ""})
+    n = len(train_y)
+
+    def train_probs(table, vectors, groups=None, **asked):
+        result = cross_validated_probabilities(table, vectors, n_folds=2, c=1.0, groups=groups, **asked)
+        probs = result.splits["train"]
+        return probs.pred_probs[np.arange(n), probs.labels], probs.how
+
+    alone, how_alone = train_probs(table, vectors)
+    taught, how_taught = train_probs(table, vectors, other_splits_teach_train=True)
+    assert "also fitted on" not in how_alone and how_taught.endswith("each fold's model also fitted on test")
+    assert np.log(taught).mean() > np.log(alone).mean() + 0.1
+    # test now holds a twin of every train point, under the next class's label
+    twins = pd.DataFrame({"sample_id": [f"t{i}" for i in range(n)], "label": [f"c{(k + 1) % 3}" for k in train_y],
+                          "split": "test", "load_error": ""})
+    with_twins, twin_vectors = pd.concat([table, twins], ignore_index=True), np.vstack([vectors, vectors[:n]])
+    own = np.arange(len(with_twins))
+    as_copies = own.copy()
+    as_copies[-n:] = np.arange(n)
+    right_as_copies, _ = train_probs(with_twins, twin_vectors, as_copies, other_splits_teach_train=True)
+    right_not_copies, _ = train_probs(with_twins, twin_vectors, own, other_splits_teach_train=True)
+    assert right_as_copies.mean() > right_not_copies.mean() + 0.05, (right_as_copies.mean(), right_not_copies.mean())

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "by side (e.g. tf_efficientnet_lite0,tf_efficientnet_lite1)")
     parser.add_argument("--no-datalab", action="store_true", help="skip Datalab (outliers, near duplicates, ...)")
     parser.add_argument("--train-split", default=defaults.train_split)
+    parser.add_argument("--other-splits-teach-train", action="store_true",
+                        help="train's fold models also learn from the other labelled splits (less the copies of "
+                             "what they predict; each label weighed by its first-pass estimate)")
     parser.add_argument("--top", type=int, default=15, help="flagged samples to print")
     parser.add_argument("--fail-on-issues", action="store_true", help="exit 1 when any label issue is flagged")
     return parser
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                                   rank_by=args.rank_by, n_folds=args.folds, c=args.c, embedding_model=args.model,
                                   datalab=not args.no_datalab, train_split=args.train_split, threshold=args.threshold,
                                   review_floor=args.review_floor, injection_rounds=args.injection_rounds,
-                                  finetune=FinetuneParams(rounds=args.fold_model_rounds))
+                                  finetune=FinetuneParams(rounds=args.fold_model_rounds),
+                                  other_splits_teach_train=args.other_splits_teach_train)
         params.validate()
     except ValueError as exc:
         raise CurationError(str(exc)) from exc

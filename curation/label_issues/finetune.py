@@ -18,8 +18,9 @@ are likeliest: with 10 % of shoes train flipped that is 3/4 fold models, ranking
 0.981-0.984 against the fast path's 0.951-0.959 (bench/RESULTS.md).
 
 Splits as in curation.label_issues.probabilities: train by K-fold within train, copy groups kept
-whole in one fold; every other labelled split by one model fitted on all of train, less the copies
-of that split's images.
+whole in one fold (and, asked, each fold model also learning from the other labelled splits, less
+the copies of the fold it predicts); every other labelled split by one model fitted on all of train,
+less the copies of that split's images.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ import pandas as pd
 from curation.engine import ImageTask, map_missing
 from curation.image_io import load_rgb
 from curation.label_issues.probabilities import (
-    DEFAULT_C, TRAIN_SPLIT, OutOfSample, SplitProbabilities, _cv_problem, _encode, _folds, _n_folds, cv_probabilities,
-    first_pass_weights, label_weights, labelled_rows,
+    DEFAULT_C, TRAIN_SPLIT, OutOfSample, SplitProbabilities, _cv_problem, _encode, _folds, _n_folds, also_fitted_on,
+    cv_probabilities, first_pass_weights, label_weights, labelled_rows,
 )
 from curation.progress import progress
 
@@ -230,29 +231,49 @@ def _fit_predict(trainable: Trainable, activations, labels: np.ndarray, weights:
 
 def finetuned_oof(activations, labels: np.ndarray, n_classes: int, *, groups: np.ndarray | None = None,
                   weights: np.ndarray | None = None, n_folds: int = 5, seed: int = 0,
-                  params: FinetuneParams | None = None, trainable: "Trainable | None" = None) -> np.ndarray:
+                  params: FinetuneParams | None = None, trainable: "Trainable | None" = None,
+                  extra: tuple | None = None) -> np.ndarray:
     """Out-of-fold probabilities (n, n_classes) for one split's activations (n, 2, C, H, W) and labels:
     stratified K-fold, copy groups whole in one fold, each fold's later stages trained from the
-    pretrained weights. The fine-tuned counterpart of probabilities.cv_probabilities."""
+    pretrained weights. The fine-tuned counterpart of probabilities.cv_probabilities.
+
+    `extra` = (activations, labels, groups or None, weights) of samples of other labelled splits added
+    to every fold's training set (never predicted), less those in a group of the fold being predicted,
+    as in cv_probabilities."""
     trainable = trainable or Trainable(params or FinetuneParams(), n_classes)
-    weights = np.ones(len(labels)) if weights is None else np.asarray(weights, dtype="float64")
-    probs = np.zeros((len(labels), n_classes))
-    folds = list(_folds(labels, groups, n_folds, seed))
+    n = len(labels)
+    weights = np.ones(n) if weights is None else np.asarray(weights, dtype="float64")
+    extra_rows, extra_groups = np.zeros(0, dtype=int), None
+    if extra is not None and len(extra[1]):
+        import torch
+
+        extra_activations, extra_labels, extra_groups, extra_weights = extra
+        activations = torch.cat([activations, extra_activations])
+        labels = np.concatenate([labels, extra_labels])
+        weights = np.concatenate([weights, np.asarray(extra_weights, dtype="float64")])
+        extra_rows = np.arange(n, len(labels))
+    probs = np.zeros((n, n_classes))
+    folds = list(_folds(labels[:n], groups, n_folds, seed))
     for fold, (fit, predict) in enumerate(progress(folds, desc="fold models")):  # minutes each on 2 cores
-        probs[predict] = _fit_predict(trainable, activations, labels, weights, fit, predict, seed=seed + fold)
+        keep = np.ones(len(extra_rows), bool) if extra_groups is None or groups is None else \
+            ~np.isin(extra_groups, groups[predict])
+        probs[predict] = _fit_predict(trainable, activations, labels, weights, np.concatenate([fit, extra_rows[keep]]),
+                                      predict, seed=seed + fold)
     return probs
 
 
 def split_probabilities(features: np.ndarray, activations, labels: np.ndarray, n_classes: int, *,
                         groups: np.ndarray | None = None, n_folds: int = 5, seed: int = 0, c: float = DEFAULT_C,
-                        reweigh: bool = True, params: FinetuneParams | None = None) -> tuple[np.ndarray, str]:
+                        reweigh: bool = True, params: FinetuneParams | None = None,
+                        extra: tuple | None = None) -> tuple[np.ndarray, str]:
     """The label stage's probabilities for one split's arrays, as the audit makes them: a first fast
     pass (logistic regression on the embeddings) gives P(label wrong); the fast path refitted and the
     fold models both weigh each label by 1 - that; their mixture that explains the labels best is the
     answer (mixed_probabilities). Returns (probabilities, "finetune" or "cv_logreg"). For the
-    noise-injection check and the benchmark, which refit it on new labels."""
+    noise-injection check and the benchmark, which refit it on new labels; `extra` as in
+    probability_parts."""
     fast, tuned = probability_parts(features, activations, labels, n_classes, groups=groups, n_folds=n_folds,
-                                    seed=seed, c=c, reweigh=reweigh, params=params)
+                                    seed=seed, c=c, reweigh=reweigh, params=params, extra=extra)
     return mixed_probabilities(fast, tuned, labels)
 
 
@@ -280,21 +301,30 @@ def mixed_probabilities(fast: np.ndarray, tuned: np.ndarray, labels: np.ndarray)
 
 def probability_parts(features: np.ndarray, activations, labels: np.ndarray, n_classes: int, *,
                       groups: np.ndarray | None = None, n_folds: int = 5, seed: int = 0, c: float = DEFAULT_C,
-                      reweigh: bool = True, params: FinetuneParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      reweigh: bool = True, params: FinetuneParams | None = None,
+                      extra: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(fast path, fold models) out-of-fold probabilities for one split, both with labels weighed by the
-    first pass; split_probabilities mixes them, the benchmark also keeps them apart."""
+    first pass; split_probabilities mixes them, the benchmark also keeps them apart.
+
+    `extra` = (features, activations, labels, groups or None, weights) of other labelled splits' samples
+    that every fit also learns from (never predicted, less the copies of what it predicts)."""
     params = params or FinetuneParams()
     fit = dict(groups=groups, n_folds=n_folds, seed=seed)
-    weights = first_pass_weights(features, labels, n_classes, c=c, **fit) if reweigh else None
-    fast = cv_probabilities(features, labels, n_classes, c=c, weights=weights, **fit)
+    fast_extra = tuned_extra = None
+    if extra is not None:
+        extra_features, extra_activations, extra_labels, extra_groups, extra_weights = extra
+        fast_extra = (extra_features, extra_labels, extra_groups, np.asarray(extra_weights, dtype="float64"))
+        tuned_extra = (extra_activations, extra_labels, extra_groups, extra_weights)
+    weights = first_pass_weights(features, labels, n_classes, c=c, extra=fast_extra, **fit) if reweigh else None
+    fast = cv_probabilities(features, labels, n_classes, c=c, weights=weights, extra=fast_extra, **fit)
     trainable = Trainable(params, n_classes)
-    tuned = finetuned_oof(activations, labels, n_classes, weights=weights, trainable=trainable, **fit)
+    tuned = finetuned_oof(activations, labels, n_classes, weights=weights, trainable=trainable, extra=tuned_extra, **fit)
     for done in range(1, params.rounds):
         mixed, used = mixed_probabilities(fast, tuned, labels)
         if used != "finetune":  # the fast path explains the labels better: more fold models would not be used
             break
         again = finetuned_oof(activations, labels, n_classes, weights=label_weights(mixed, labels),
-                              trainable=trainable, **{**fit, "seed": seed + done * ROUND_SEED_STEP})
+                              trainable=trainable, extra=tuned_extra, **{**fit, "seed": seed + done * ROUND_SEED_STEP})
         tuned = (done * tuned + again) / (done + 1)  # the mean over the rounds so far
     return fast, tuned
 
@@ -313,10 +343,12 @@ def stacked_activations(known: dict[str, np.ndarray], digests) -> "torch.Tensor"
 
 def finetuned_probabilities(table: pd.DataFrame, root: Path, *, cache, groups: np.ndarray | None = None,
                             weights: np.ndarray | None = None, n_folds: int = 5, seed: int = 0,
-                            train_split: str = TRAIN_SPLIT, params: FinetuneParams | None = None) -> OutOfSample:
+                            train_split: str = TRAIN_SPLIT, params: FinetuneParams | None = None,
+                            other_splits_teach_train: bool = False) -> OutOfSample:
     """Out-of-sample probabilities of fold models fine-tuned on cached activations (see module doc).
 
-    `groups` and `weights` (one per table row) as in cross_validated_probabilities."""
+    `groups`, `weights` (one per table row) and `other_splits_teach_train` as in
+    cross_validated_probabilities."""
     params = params or FinetuneParams()
     usable = labelled_rows(table)
     known = stage_activations(table[usable], root, cache=cache, params=params)
@@ -338,9 +370,13 @@ def finetuned_probabilities(table: pd.DataFrame, root: Path, *, cache, groups: n
             if problem:
                 result.skipped[split] = problem
                 continue
+            others = np.flatnonzero(split_of != split) if split == train_split and other_splits_teach_train else \
+                np.zeros(0, dtype=int)
             probs = finetuned_oof(activations[here], labels[here], len(classes), groups=group_of[here],
-                                  weights=weight_of[here], n_folds=n_folds, seed=seed, trainable=trainable)
-            how = f"{_n_folds(labels[here], n_folds)}-fold fine-tuning within {split} ({_describe(params)})"
+                                  weights=weight_of[here], n_folds=n_folds, seed=seed, trainable=trainable,
+                                  extra=(activations[others], labels[others], group_of[others], weight_of[others]))
+            how = (f"{_n_folds(labels[here], n_folds)}-fold fine-tuning within {split}{also_fitted_on(split_of[others])}"
+                   f" ({_describe(params)})")
         else:
             fit = in_train[~np.isin(group_of[in_train], group_of[here])]  # no copy of what it predicts
             probs = _fit_predict(trainable, activations, labels, weight_of, fit, here, seed=seed)

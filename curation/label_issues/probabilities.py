@@ -9,7 +9,10 @@ it, so each sample's probabilities must come from a model not trained on that sa
   fitted on all of train plus the other folds of S. Every sample is thus predicted by a model that
   never saw it, S is judged by the same (larger) train set its own labels are compared with, and the
   other folds of S teach the model what S looks like when it differs from train (a scraped split).
-  Train's probabilities never see another split, so a noisy extra split cannot blur them.
+  Train's probabilities never see another split, so a noisy extra split cannot blur them; asked
+  (`other_splits_teach_train`), train's folds also learn from the other labelled splits, less the
+  copies of the fold they predict, each label by its weight (bench/RESULTS.md: no clear gain on
+  shoes, whose other split is a sixth of train).
   Copies (the duplicate engine's copy groups, across all splits) stay in one fold, and no fit
   holds a copy of an image it predicts: a model that saw a picture's twin would only echo its label.
 - `fold_probabilities` (`--from-folds`): the training issue's fold models
@@ -109,11 +112,12 @@ def cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *
 
 
 def first_pass_weights(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
-                       c: float = DEFAULT_C, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
+                       c: float = DEFAULT_C, seed: int = 0, groups: np.ndarray | None = None,
+                       extra: tuple | None = None) -> np.ndarray:
     """1 - P(label wrong) per label, from a first cv_probabilities pass and the noise channel of
     curation.label_issues.estimate fitted to this one split: how much each label counts in a refit."""
-    return label_weights(cv_probabilities(features, labels, n_classes, n_folds=n_folds, c=c, seed=seed, groups=groups),
-                         labels)
+    return label_weights(cv_probabilities(features, labels, n_classes, n_folds=n_folds, c=c, seed=seed, groups=groups,
+                                          extra=extra), labels)
 
 
 def label_weights(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -125,10 +129,12 @@ def label_weights(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def reweighed_cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
-                               c: float = DEFAULT_C, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
+                               c: float = DEFAULT_C, seed: int = 0, groups: np.ndarray | None = None,
+                               extra: tuple | None = None) -> np.ndarray:
     """cv_probabilities twice: the second pass weighs each label by first_pass_weights. The audit's
-    two passes on one split's arrays, for the noise-injection check and the benchmark."""
-    fit = dict(n_folds=n_folds, c=c, seed=seed, groups=groups)
+    two passes on one split's arrays, for the noise-injection check and the benchmark; `extra` as in
+    cv_probabilities."""
+    fit = dict(n_folds=n_folds, c=c, seed=seed, groups=groups, extra=extra)
     return cv_probabilities(features, labels, n_classes, weights=first_pass_weights(features, labels, n_classes, **fit),
                             **fit)
 
@@ -149,11 +155,13 @@ def _encode(labels: pd.Series, classes: list[str]) -> np.ndarray:
 
 def cross_validated_probabilities(table: pd.DataFrame, vectors: np.ndarray, *, n_folds: int = 5, c: float = DEFAULT_C,
                                   seed: int = 0, train_split: str = TRAIN_SPLIT,
-                                  groups: np.ndarray | None = None, weights: np.ndarray | None = None) -> OutOfSample:
+                                  groups: np.ndarray | None = None, weights: np.ndarray | None = None,
+                                  other_splits_teach_train: bool = False) -> OutOfSample:
     """The fast path: per labelled split, out-of-sample probabilities from embeddings (see module doc).
 
     `groups` (one id per table row): copy groups, kept whole in one fold and out of each other's fits.
-    `weights` (one per table row): how much each label counts where it is fitted on (None: all 1)."""
+    `weights` (one per table row): how much each label counts where it is fitted on (None: all 1).
+    `other_splits_teach_train`: train's fold models also learn from the other labelled splits."""
     usable = labelled_rows(table, vectors)
     group_of = (np.arange(len(table)) if groups is None else np.asarray(groups))[usable]
     weight_of = (np.ones(len(table)) if weights is None else np.asarray(weights, dtype="float64"))[usable]
@@ -175,9 +183,11 @@ def cross_validated_probabilities(table: pd.DataFrame, vectors: np.ndarray, *, n
             if problem:
                 result.skipped[split] = problem
                 continue
+            others = ~here if split == train_split and other_splits_teach_train else np.zeros(len(here), bool)
             probs = cv_probabilities(features[here], y, len(classes), n_folds=n_folds, c=c, seed=seed,
-                                     groups=group_of[here], weights=weight_of[here])
-            how = f"{_n_folds(y, n_folds)}-fold CV within {split}"
+                                     groups=group_of[here], weights=weight_of[here],
+                                     extra=(features[others], labels[others], group_of[others], weight_of[others]))
+            how = f"{_n_folds(y, n_folds)}-fold CV within {split}" + also_fitted_on(split_of[others])
         else:
             probs, how = _other_split_probs(features[here], y, group_of[here], weight_of[here],
                                             (features[in_train], labels[in_train], group_of[in_train], weight_of[in_train]),
@@ -185,6 +195,12 @@ def cross_validated_probabilities(table: pd.DataFrame, vectors: np.ndarray, *, n
         ids = rows["sample_id"].astype(str).to_numpy()[here].tolist()
         result.splits[split] = SplitProbabilities(split, ids, y, probs, how)
     return result
+
+
+def also_fitted_on(other_splits: np.ndarray) -> str:
+    """For a split's `how`: the other splits its fold models also learnt from, if any."""
+    names = sorted(set(other_splits.tolist()))
+    return f", each fold's model also fitted on {', '.join(names)}" if names else ""
 
 
 def _cv_problem(labels: np.ndarray) -> str:

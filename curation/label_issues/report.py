@@ -123,9 +123,12 @@ def _injection_html(audit: LabelAudit) -> str:
     if "rounds" not in check:
         return f"<p>Noise-injection check not run: {escape(check.get('skipped', ''))}.</p>"
     rows = [{"round": i + 1, **r} for i, r in enumerate(check["rounds"])]
+    # no new flag at all (a small split whose estimate doubts nothing) leaves no precision to state
+    flags = ("it raised no new flag" if check["precision"] is None
+             else f"{check['precision']:.0%} of its new flags were flips")
     return (f"<h2 id=injection>Noise-injection check</h2><p>{int(check['rate'] * 100)}% of the train labels flipped "
             f"at random, per round: the default list found {check['recall']:.0%} of the flips, and "
-            f"{check['precision']:.0%} of its new flags were flips (AUROC of the estimate {check['auroc']:.3f}).</p>"
+            f"{flags} (AUROC of the estimate {check['auroc']:.3f}).</p>"
             + table_html(rows, ["round", "flipped", "found", "other_flags", "noise_rate", "auroc"]))
 
 
