@@ -38,7 +38,8 @@ class Schedule:
     reason: str
     low_res_epochs: int = 0  # of the chosen epochs, the first ones at low_res_size
     low_res_size: int = 0
-    low_res_epoch_s: float = 0.0  # estimated seconds of one unfrozen epoch at low_res_size (0: not probed, as where the recipe fits at full size)
+    # estimated seconds of one unfrozen epoch at low_res_size (0: not probed, as where the recipe fits at full size)
+    low_res_epoch_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # unrounded: the choice can be recomputed from what model.json says

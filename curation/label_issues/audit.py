@@ -228,11 +228,10 @@ def _injection(table, root, cache, vectors, groups, oos: OutOfSample, checked: _
                 if params.source == "folds" else "no rounds asked for or no train split"}
     position = {sid: i for i, sid in enumerate(table["sample_id"].astype(str))}
     rows = np.array([position[sid] for sid in train.sample_ids])
-    features = vectors[rows].astype("float64")
-    features /= np.linalg.norm(features, axis=1, keepdims=True).clip(min=1e-12)
+    features = _unit(vectors[rows])  # checked samples: every one has an embedding
     already = checked.per_split[list(oos.splits).index(params.train_split)]["wrong_probability"].to_numpy() >= params.threshold
     others, other_labels = _other_splits(oos, position, params)
-    other_features = _unit(vectors[others].astype("float64"))
+    other_features = _unit(vectors[others])
     other_weights = _label_weights(table, checked)[others]
     fit = dict(n_folds=params.n_folds, seed=params.seed, groups=groups[rows], c=params.c)
     if checked.choice.get("used") == "finetune":

@@ -37,7 +37,7 @@ from curation.engine import ImageTask, map_missing
 from curation.image_io import load_rgb
 from curation.label_issues.probabilities import (
     DEFAULT_C, TRAIN_SPLIT, OutOfSample, SplitProbabilities, _cv_problem, _encode, _folds, _n_folds, also_fitted_on,
-    cv_probabilities, first_pass_weights, label_weights, labelled_rows,
+    cv_probabilities, first_pass_weights, label_weights, labelled_rows, outside_predicted_groups,
 )
 from curation.progress import progress
 
@@ -255,8 +255,7 @@ def finetuned_oof(activations, labels: np.ndarray, n_classes: int, *, groups: np
     probs = np.zeros((n, n_classes))
     folds = list(_folds(labels[:n], groups, n_folds, seed))
     for fold, (fit, predict) in enumerate(progress(folds, desc="fold models")):  # minutes each on 2 cores
-        keep = np.ones(len(extra_rows), bool) if extra_groups is None or groups is None else \
-            ~np.isin(extra_groups, groups[predict])
+        keep = outside_predicted_groups(len(extra_rows), extra_groups, groups, predict)
         probs[predict] = _fit_predict(trainable, activations, labels, weights, np.concatenate([fit, extra_rows[keep]]),
                                       predict, seed=seed + fold)
     return probs

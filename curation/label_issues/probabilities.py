@@ -102,13 +102,21 @@ def cv_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int, *
         fit_x, fit_y, fit_w = features[fit_index], labels[fit_index], weights[fit_index]
         if extra is not None:
             extra_x, extra_y, extra_groups, extra_w = extra
-            keep = np.ones(len(extra_y), bool) if extra_groups is None or groups is None else \
-                ~np.isin(extra_groups, groups[predict_index])
+            keep = outside_predicted_groups(len(extra_y), extra_groups, groups, predict_index)
             fit_x, fit_y = np.vstack([fit_x, extra_x[keep]]), np.concatenate([fit_y, extra_y[keep]])
             fit_w = np.concatenate([fit_w, extra_w[keep]])
         model = _fit(c, seed, fit_x, fit_y, fit_w)
         probs[predict_index] = _full_probs(model, features[predict_index], n_classes)
     return probs
+
+
+def outside_predicted_groups(n_extra: int, extra_groups: np.ndarray | None, groups: np.ndarray | None,
+                             predict_index: np.ndarray) -> np.ndarray:
+    """Mask of the `n_extra` added samples a fold may fit on: those in no copy group of a sample it predicts
+    (all of them where either side has no groups)."""
+    if extra_groups is None or groups is None:
+        return np.ones(n_extra, bool)
+    return ~np.isin(extra_groups, groups[predict_index])
 
 
 def first_pass_weights(features: np.ndarray, labels: np.ndarray, n_classes: int, *, n_folds: int = 5,
